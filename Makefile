@@ -1,0 +1,116 @@
+# quail: one plain Makefile, no configure step.
+# make              build every program
+# make check        unit tests, again under ASan+UBSan, fuzz smoke, integration
+# make install      PREFIX=/usr/local DESTDIR=/tmp/stage
+# make run          the demo on high ports under ./state
+# make fuzz         libFuzzer targets (clang)
+
+PREFIX = /usr/local
+DESTDIR =
+BINDIR = $(PREFIX)/bin
+SBINDIR = $(PREFIX)/sbin
+MANDIR = $(PREFIX)/share/man
+CONTROLDIR = /etc/quail/control
+QUEUEDIR = /var/spool/quail
+
+CC = cc
+CFLAGS = -O2 -g
+WARN = -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -Wall -Wextra -Werror \
+	-D_FORTIFY_SOURCE=2 -fstack-protector-strong
+PATHS = -DBINDIR='"$(BINDIR)"' -DCONTROLDIR='"$(CONTROLDIR)"' \
+	-DQUEUEDIR='"$(QUEUEDIR)"'
+ALLCFLAGS = $(WARN) $(PATHS) -Ilib $(CFLAGS)
+LDFLAGS =
+LIBS = -lcdb
+SANFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=all
+FUZZCC = clang
+FUZZFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -Ilib $(PATHS) \
+	-D_DEFAULT_SOURCE -D_GNU_SOURCE
+
+LIBSRC = lib/str.c lib/fmt.c lib/io.c lib/log.c lib/control.c lib/date.c \
+	lib/addr.c lib/uniq.c lib/cdbf.c lib/qfile.c
+LIBOBJ = $(LIBSRC:.c=.o)
+
+PROGS = smtpd/quail-smtpd queue/quail-queue queue/quail-qstat \
+	queue/quail-qread queue/quail-qcheck
+SMTPDOBJ = smtpd/quail-smtpd.o smtpd/cmd.o smtpd/data.o
+
+# Unit tests: each NAME_test.c beside its code, linked with the library
+# and, for smtpd, the smtpd modules.
+TESTS = lib/str_test lib/fmt_test lib/io_test lib/control_test \
+	lib/addr_test lib/uniq_test lib/qfile_test \
+	smtpd/cmd_test smtpd/data_test
+FUZZERS = fuzz/fuzz_addr fuzz/fuzz_cmd fuzz/fuzz_data
+
+all: $(PROGS) $(TESTS)
+
+%.o: %.c
+	$(CC) $(ALLCFLAGS) -MMD -MP -c -o $@ $<
+
+lib/libquail.a: $(LIBOBJ)
+	rm -f $@
+	ar rcs $@ $(LIBOBJ)
+
+smtpd/quail-smtpd: $(SMTPDOBJ) lib/libquail.a
+	$(CC) $(LDFLAGS) -o $@ $(SMTPDOBJ) lib/libquail.a $(LIBS)
+queue/quail-queue: queue/quail-queue.o lib/libquail.a
+	$(CC) $(LDFLAGS) -o $@ queue/quail-queue.o lib/libquail.a $(LIBS)
+queue/quail-qstat: queue/quail-qstat.o lib/libquail.a
+	$(CC) $(LDFLAGS) -o $@ queue/quail-qstat.o lib/libquail.a $(LIBS)
+queue/quail-qread: queue/quail-qread.o lib/libquail.a
+	$(CC) $(LDFLAGS) -o $@ queue/quail-qread.o lib/libquail.a $(LIBS)
+queue/quail-qcheck: queue/quail-qcheck.o lib/libquail.a
+	$(CC) $(LDFLAGS) -o $@ queue/quail-qcheck.o lib/libquail.a $(LIBS)
+
+lib/%_test: lib/%_test.o lib/test.o lib/libquail.a
+	$(CC) $(LDFLAGS) -o $@ $< lib/test.o lib/libquail.a $(LIBS)
+smtpd/%_test: smtpd/%_test.o smtpd/cmd.o smtpd/data.o lib/test.o lib/libquail.a
+	$(CC) $(LDFLAGS) -o $@ $< smtpd/cmd.o smtpd/data.o lib/test.o \
+		lib/libquail.a $(LIBS)
+
+# The same unit tests under AddressSanitizer and UBSan, objects in san/.
+SANTESTS = $(TESTS:%=san/%)
+san/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(WARN) $(PATHS) -Ilib $(SANFLAGS) -MMD -MP -c -o $@ $<
+san/lib/%_test: san/lib/%_test.o san/lib/test.o $(LIBOBJ:%=san/%)
+	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
+san/smtpd/%_test: san/smtpd/%_test.o san/smtpd/cmd.o san/smtpd/data.o \
+		san/lib/test.o $(LIBOBJ:%=san/%)
+	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
+santests: $(SANTESTS)
+
+# libFuzzer targets; sources beside the parser they drive.
+fuzz/fuzz_addr: lib/fuzz_addr.c $(LIBSRC)
+	@mkdir -p fuzz
+	$(FUZZCC) $(FUZZFLAGS) -o $@ lib/fuzz_addr.c $(LIBSRC) $(LIBS)
+fuzz/fuzz_cmd: smtpd/fuzz_cmd.c smtpd/cmd.c $(LIBSRC)
+	@mkdir -p fuzz
+	$(FUZZCC) $(FUZZFLAGS) -o $@ smtpd/fuzz_cmd.c smtpd/cmd.c $(LIBSRC) $(LIBS)
+fuzz/fuzz_data: smtpd/fuzz_data.c smtpd/data.c $(LIBSRC)
+	@mkdir -p fuzz
+	$(FUZZCC) $(FUZZFLAGS) -o $@ smtpd/fuzz_data.c smtpd/data.c $(LIBSRC) $(LIBS)
+fuzz: $(FUZZERS)
+
+deps:
+	@sh rc/deps
+
+check: deps
+	$(MAKE) all santests fuzz
+	@sh tests/check $(TESTS)
+
+run: deps all
+	@sh rc/demo
+
+install: all
+	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8
+	for p in $(PROGS); do cp $$p $(DESTDIR)$(BINDIR)/; done
+	for m in smtpd/*.8 queue/*.8; do cp $$m $(DESTDIR)$(MANDIR)/man8/; done
+
+clean:
+	rm -rf san fuzz lib/libquail.a */*.o */*.d $(PROGS) $(TESTS) build
+
+.PHONY: all check deps run install clean fuzz santests
+
+-include $(shell find . -name '*.d' 2>/dev/null)

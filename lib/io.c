@@ -1,0 +1,193 @@
+/* Buffered, timed I/O on file descriptors. */
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "io.h"
+
+long long io_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int io_wait(int fd, short events, int timeout_ms, long long deadline)
+{
+	struct pollfd p;
+	int t, r;
+
+	for (;;) {
+		t = timeout_ms;
+		if (deadline) {
+			long long left = deadline - io_now_ms();
+
+			if (left <= 0)
+				return 0;
+			if (t < 0 || left < t)
+				t = (int)left;
+		}
+		p.fd = fd;
+		p.events = events;
+		p.revents = 0;
+		r = poll(&p, 1, t);
+		if (r > 0)
+			return 1;
+		if (r == 0)
+			return 0;
+		if (errno != EINTR)
+			return -1;
+	}
+}
+
+void rd_init(struct rd *r, int fd, char *buf, size_t cap, int timeout_ms)
+{
+	r->fd = fd;
+	r->timeout = timeout_ms;
+	r->deadline = 0;
+	r->buf = buf;
+	r->pos = r->end = 0;
+	r->cap = cap;
+}
+
+size_t rd_avail(const struct rd *r)
+{
+	return r->end - r->pos;
+}
+
+ssize_t rd_fill(struct rd *r)
+{
+	ssize_t n;
+	int w;
+
+	if (r->pos == r->end)
+		r->pos = r->end = 0;
+	if (r->end == r->cap) {
+		memmove(r->buf, r->buf + r->pos, r->end - r->pos);
+		r->end -= r->pos;
+		r->pos = 0;
+	}
+	if (r->end == r->cap) {
+		errno = ENOBUFS;
+		return -1;
+	}
+	for (;;) {
+		if (r->timeout >= 0 || r->deadline) {
+			w = io_wait(r->fd, POLLIN, r->timeout, r->deadline);
+			if (w == 0) {
+				errno = ETIMEDOUT;
+				return -1;
+			}
+			if (w < 0)
+				return -1;
+		}
+		n = read(r->fd, r->buf + r->end, r->cap - r->end);
+		if (n >= 0)
+			break;
+		if (errno != EINTR && errno != EAGAIN)
+			return -1;
+	}
+	r->end += (size_t)n;
+	return n;
+}
+
+int rd_line(struct rd *r, struct str *line, size_t max)
+{
+	int toolong = 0;
+	size_t i, take;
+	ssize_t n;
+
+	line->len = 0;
+	for (;;) {
+		for (i = r->pos; i < r->end; i++)
+			if (r->buf[i] == '\n')
+				break;
+		take = (i < r->end ? i + 1 : i) - r->pos;
+		if (!toolong) {
+			if (line->len + take > max)
+				toolong = 1;
+			else if (!str_catb(line, r->buf + r->pos, take))
+				return RD_ERR;
+		}
+		r->pos += take;
+		if (i < r->end)
+			return toolong ? RD_LONG : RD_OK;
+		n = rd_fill(r);
+		if (n == 0)
+			return RD_EOF;
+		if (n < 0)
+			return RD_ERR;
+	}
+}
+
+void wr_init(struct wr *w, int fd, char *buf, size_t cap, int timeout_ms)
+{
+	w->fd = fd;
+	w->timeout = timeout_ms;
+	w->deadline = 0;
+	w->buf = buf;
+	w->len = 0;
+	w->cap = cap;
+}
+
+static int wr_raw(struct wr *w, const char *p, size_t n)
+{
+	ssize_t k;
+	int ok;
+
+	while (n) {
+		if (w->timeout >= 0 || w->deadline) {
+			ok = io_wait(w->fd, POLLOUT, w->timeout, w->deadline);
+			if (ok == 0)
+				errno = ETIMEDOUT;
+			if (ok <= 0)
+				return -1;
+		}
+		k = write(w->fd, p, n);
+		if (k < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			return -1;
+		}
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+int wr_flush(struct wr *w)
+{
+	size_t n = w->len;
+
+	w->len = 0;
+	return wr_raw(w, w->buf, n);
+}
+
+int wr_put(struct wr *w, const char *p, size_t n)
+{
+	if (n > w->cap - w->len) {
+		if (wr_flush(w) < 0)
+			return -1;
+		if (n >= w->cap)
+			return wr_raw(w, p, n);
+	}
+	memcpy(w->buf + w->len, p, n);
+	w->len += n;
+	return 0;
+}
+
+int wr_puts(struct wr *w, const char *s)
+{
+	return wr_put(w, s, strlen(s));
+}
+
+int io_writeall(int fd, const char *p, size_t n)
+{
+	struct wr w;
+
+	wr_init(&w, fd, 0, 0, -1);
+	return wr_raw(&w, p, n);
+}

@@ -1,0 +1,54 @@
+#ifndef QUAIL_IO_H
+#define QUAIL_IO_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "str.h"
+
+/* Buffered reading from an fd with an idle timeout and an optional
+ * overall deadline. The buffer is the caller's; pos..end is unread data,
+ * which a protocol parser may consume directly. */
+struct rd {
+	int fd;
+	int timeout;            /* ms per read; < 0 waits forever */
+	long long deadline;     /* io_now_ms() value; 0 is none */
+	char *buf;
+	size_t pos, end, cap;
+};
+
+void rd_init(struct rd *, int fd, char *buf, size_t cap, int timeout_ms);
+/* Reads more into the buffer: > 0 bytes added, 0 EOF, -1 error with
+ * errno set (ETIMEDOUT when the timeout or deadline passed). */
+ssize_t rd_fill(struct rd *);
+size_t rd_avail(const struct rd *);
+
+enum { RD_OK = 1, RD_EOF = 0, RD_ERR = -1, RD_LONG = -2 };
+/* Reads one line through its LF into line (LF included). RD_LONG: the line
+ * exceeded max bytes; it was read up to and including its LF and dropped.
+ * RD_EOF: end of input before a LF (a partial line is dropped). */
+int rd_line(struct rd *, struct str *line, size_t max);
+
+/* Buffered writing with a timeout per write. */
+struct wr {
+	int fd;
+	int timeout;
+	long long deadline;
+	char *buf;
+	size_t len, cap;
+};
+
+void wr_init(struct wr *, int fd, char *buf, size_t cap, int timeout_ms);
+/* Each returns 0 on success, -1 on error with errno set. */
+int wr_put(struct wr *, const char *, size_t);
+int wr_puts(struct wr *, const char *);
+int wr_flush(struct wr *);
+
+/* Writes all of p[0..n) to fd, retrying short writes and EINTR. */
+int io_writeall(int fd, const char *p, size_t n);
+/* Waits until fd is readable (events POLLIN) or writable (POLLOUT):
+ * 1 ready, 0 timed out, -1 error. */
+int io_wait(int fd, short events, int timeout_ms, long long deadline);
+long long io_now_ms(void);
+
+#endif

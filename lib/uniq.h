@@ -1,0 +1,15 @@
+#ifndef QUAIL_UNIQ_H
+#define QUAIL_UNIQ_H
+
+#include "str.h"
+
+/* Maildir unique names: "<sec>.M<usec>P<pid>Q<n>.<host>", the modern
+ * form from the Maildir spec, with Q a per-process counter so one process
+ * can make many names in one microsecond. The host part has '/' and ':'
+ * escaped as \057 and \072. Returns 1 ok, 0 no memory. */
+int uniq_name(struct str *out);
+
+/* The host name used in unique names, escaped, NUL-terminated. */
+const char *uniq_host(void);
+
+#endif
