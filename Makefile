@@ -29,18 +29,20 @@ FUZZFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -Ilib $(PATHS) \
 	-D_DEFAULT_SOURCE -D_GNU_SOURCE
 
 LIBSRC = lib/str.c lib/fmt.c lib/io.c lib/log.c lib/control.c lib/date.c \
-	lib/addr.c lib/uniq.c lib/cdbf.c lib/qfile.c
+	lib/addr.c lib/uniq.c lib/cdbf.c lib/qfile.c lib/maildir.c lib/hdr.c lib/qq.c
 LIBOBJ = $(LIBSRC:.c=.o)
 
 PROGS = smtpd/quail-smtpd queue/quail-queue queue/quail-qstat \
-	queue/quail-qread queue/quail-qcheck
+	queue/quail-qread queue/quail-qcheck queue/quail-inject queue/sendmail \
+	queue/quail-send deliver/quail-local
 SMTPDOBJ = smtpd/quail-smtpd.o smtpd/cmd.o smtpd/data.o
 
 # Unit tests: each NAME_test.c beside its code, linked with the library
 # and, for smtpd, the smtpd modules.
 TESTS = lib/str_test lib/fmt_test lib/io_test lib/control_test \
 	lib/addr_test lib/uniq_test lib/qfile_test \
-	smtpd/cmd_test smtpd/data_test
+	smtpd/cmd_test smtpd/data_test lib/maildir_test lib/hdr_test \
+	deliver/dotqmail_test
 FUZZERS = fuzz/fuzz_addr fuzz/fuzz_cmd fuzz/fuzz_data
 
 all: $(PROGS) $(TESTS)
@@ -62,12 +64,23 @@ queue/quail-qread: queue/quail-qread.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ queue/quail-qread.o lib/libquail.a $(LIBS)
 queue/quail-qcheck: queue/quail-qcheck.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ queue/quail-qcheck.o lib/libquail.a $(LIBS)
+queue/quail-send: queue/quail-send.o queue/bounce.o lib/libquail.a
+	$(CC) $(LDFLAGS) -o $@ queue/quail-send.o queue/bounce.o lib/libquail.a $(LIBS)
+queue/quail-inject: queue/quail-inject.o lib/libquail.a
+	$(CC) $(LDFLAGS) -o $@ queue/quail-inject.o lib/libquail.a $(LIBS)
+queue/sendmail: queue/sendmail.o lib/libquail.a
+	$(CC) $(LDFLAGS) -o $@ queue/sendmail.o lib/libquail.a $(LIBS)
+deliver/quail-local: deliver/quail-local.o deliver/dotqmail.o lib/libquail.a
+	$(CC) $(LDFLAGS) -o $@ deliver/quail-local.o deliver/dotqmail.o \
+		lib/libquail.a $(LIBS)
 
 lib/%_test: lib/%_test.o lib/test.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ $< lib/test.o lib/libquail.a $(LIBS)
 smtpd/%_test: smtpd/%_test.o smtpd/cmd.o smtpd/data.o lib/test.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ $< smtpd/cmd.o smtpd/data.o lib/test.o \
 		lib/libquail.a $(LIBS)
+deliver/%_test: deliver/%_test.o deliver/dotqmail.o lib/test.o lib/libquail.a
+	$(CC) $(LDFLAGS) -o $@ $< deliver/dotqmail.o lib/test.o lib/libquail.a $(LIBS)
 
 # The same unit tests under AddressSanitizer and UBSan, objects in san/.
 SANTESTS = $(TESTS:%=san/%)
@@ -77,6 +90,9 @@ san/%.o: %.c
 san/lib/%_test: san/lib/%_test.o san/lib/test.o $(LIBOBJ:%=san/%)
 	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
 san/smtpd/%_test: san/smtpd/%_test.o san/smtpd/cmd.o san/smtpd/data.o \
+		san/lib/test.o $(LIBOBJ:%=san/%)
+	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
+san/deliver/%_test: san/deliver/%_test.o san/deliver/dotqmail.o \
 		san/lib/test.o $(LIBOBJ:%=san/%)
 	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
 santests: $(SANTESTS)
@@ -103,14 +119,17 @@ check: deps
 run: deps all
 	@sh rc/demo
 
+bench: deps all
+	bench/smtp-accept
+
 install: all
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8
 	for p in $(PROGS); do cp $$p $(DESTDIR)$(BINDIR)/; done
-	for m in smtpd/*.8 queue/*.8; do cp $$m $(DESTDIR)$(MANDIR)/man8/; done
+	for m in */*.8; do cp $$m $(DESTDIR)$(MANDIR)/man8/; done
 
 clean:
 	rm -rf san fuzz lib/libquail.a */*.o */*.d $(PROGS) $(TESTS) build
 
-.PHONY: all check deps run install clean fuzz santests
+.PHONY: all check deps run install clean fuzz santests bench
 
 -include $(shell find . -name '*.d' 2>/dev/null)

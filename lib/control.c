@@ -120,7 +120,7 @@ int setting_ulong(const char *envname, const char *name,
 	const char *e = envname ? getenv(envname) : 0;
 	size_t n = 0;
 
-	if (!e)
+	if (!e || !*e)          /* set but empty counts as unset */
 		return control_ulong(name, out, def);
 	while (e[n])
 		n++;

@@ -19,8 +19,13 @@ size_t date_rfc822(char buf[DATE_RFC822], time_t t)
 	long off;
 	size_t n = 0;
 
-	if (!localtime_r(&t, &tm))
+	/* a time no calendar can show (or a year past 9999) prints as the
+	 * epoch rather than overflow buf */
+	if ((!localtime_r(&t, &tm) && !gmtime_r(&t, &tm)) ||
+	    tm.tm_year < -1900 || tm.tm_year > 9999 - 1900) {
+		t = 0;
 		gmtime_r(&t, &tm);
+	}
 	off = tm.tm_gmtoff / 60;
 	memcpy(buf, days + 3 * tm.tm_wday, 3);
 	n = 3;

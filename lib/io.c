@@ -1,5 +1,6 @@
 /* Buffered, timed I/O on file descriptors. */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <string.h>
 #include <time.h>
@@ -27,6 +28,8 @@ int io_wait(int fd, short events, int timeout_ms, long long deadline)
 
 			if (left <= 0)
 				return 0;
+			if (left > INT_MAX)
+				left = INT_MAX;
 			if (t < 0 || left < t)
 				t = (int)left;
 		}
@@ -87,6 +90,10 @@ ssize_t rd_fill(struct rd *r)
 		n = read(r->fd, r->buf + r->end, r->cap - r->end);
 		if (n >= 0)
 			break;
+		/* a non-blocking fd with no timeout: wait, never spin */
+		if (errno == EAGAIN && r->timeout < 0 && !r->deadline &&
+		    io_wait(r->fd, POLLIN, -1, 0) < 0)
+			return -1;
 		if (errno != EINTR && errno != EAGAIN)
 			return -1;
 	}
@@ -148,6 +155,9 @@ static int wr_raw(struct wr *w, const char *p, size_t n)
 		}
 		k = write(w->fd, p, n);
 		if (k < 0) {
+			if (errno == EAGAIN && w->timeout < 0 && !w->deadline &&
+			    io_wait(w->fd, POLLOUT, -1, 0) < 0)
+				return -1;
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			return -1;

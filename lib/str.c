@@ -57,8 +57,13 @@ int str_catu(struct str *x, unsigned long long u)
 
 int str_copyb(struct str *x, const char *p, size_t n)
 {
+	size_t len = x->len;
+
 	x->len = 0;
-	return str_catb(x, p, n);
+	if (str_catb(x, p, n))
+		return 1;
+	x->len = len;
+	return 0;
 }
 
 int str_copys(struct str *x, const char *s)

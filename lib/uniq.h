@@ -1,6 +1,8 @@
 #ifndef QUAIL_UNIQ_H
 #define QUAIL_UNIQ_H
 
+#include <stddef.h>
+
 #include "str.h"
 
 /* Maildir unique names: "<sec>.M<usec>P<pid>Q<n>.<host>", the modern
@@ -11,5 +13,9 @@ int uniq_name(struct str *out);
 
 /* The host name used in unique names, escaped, NUL-terminated. */
 const char *uniq_host(void);
+
+/* Uses raw[0..n) (up to a NUL, at most HOST_NAME_MAX bytes) as the host
+ * name instead of gethostname(); for a configured name, and for tests. */
+void uniq_sethost(const char *raw, size_t n);
 
 #endif

@@ -1,0 +1,799 @@
+/* quail-smtpd: the ESMTP server (RFC 5321), one session per process.
+ *
+ * Runs under tcpserver (UCSPI-TCP) as an unprivileged user: the client on
+ * fd 0 and fd 1, log lines on fd 2. Reads TCPREMOTEIP, TCPREMOTEHOST,
+ * RELAYCLIENT, QUAILQUEUE, QUAIL_CONTROL and the upper-case overrides of
+ * the numeric settings from the environment, and the control files (me,
+ * smtpgreeting, rcpthosts, morercpthosts.cdb, badmailfrom, badrcptto,
+ * databytes, timeoutsmtpd, timeoutsession, maxrcpt, maxerrors, maxcmdline,
+ * maxdataline) once, at start. For each message it runs $QUAILQUEUE (else
+ * BINDIR/quail-queue) with the message on its fd 0, the envelope on fd 1
+ * and a pipe for its reply text on fd 6, and exports QUAIL_SID to it.
+ *
+ * Exit: 0 after QUIT or EOF; 100 after too many errors; 111 on a timeout,
+ * an I/O error or a temporary failure (no memory, unreadable control).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "cdbf.h"
+#include "cmd.h"
+#include "control.h"
+#include "data.h"
+#include "date.h"
+#include "exitcode.h"
+#include "fmt.h"
+#include "io.h"
+#include "log.h"
+#include "qq.h"
+#include "str.h"
+
+#ifndef BINDIR
+#define BINDIR "/usr/local/bin"
+#endif
+
+#define DEF_DATABYTES 52428800  /* 0 is unlimited */
+#define DEF_TIMEOUT 300         /* idle seconds per read or write */
+#define DEF_SESSION 3600        /* seconds for the whole session */
+#define DEF_MAXRCPT 100
+#define DEF_MAXERRORS 10        /* syntax and sequence errors, then 421 */
+#define DEF_MAXCMDLINE 512      /* bytes, CRLF included (RFC 5321 4.5.3.1.4) */
+#define DEF_MAXDATALINE 1000    /* bytes, CRLF included; 0 is unlimited */
+#define MIN_MAXCMDLINE 16       /* below this no command fits */
+#define IN_BUF 65536            /* client reads */
+#define OUT_BUF 4096            /* replies */
+#define REPLY_TEXT_MAX 200      /* of the queue's text, relayed */
+#define RECEIVED_FIELD_MAX 100  /* of a client-given name in Received */
+#define SID_MAX 32
+
+/* Settings, fixed before any input is read. */
+static struct {
+	struct str me, greeting;
+	struct str rcpthosts;   /* NUL-terminated lines, lower case */
+	struct str badmailfrom, badrcptto;
+	struct str mrh;         /* path of morercpthosts.cdb */
+	unsigned long long databytes, timeout, session, maxrcpt, maxerrors;
+	unsigned long long maxcmdline, maxdataline;
+	const char *relayclient;        /* NULL when unset */
+	const char *queue;
+	const char *remoteip, *remotehost;
+} cfg;
+
+struct session {
+	struct rd in;
+	struct wr out;
+	char sid[SID_MAX];
+	struct str line;
+	struct str helo;        /* empty until HELO or EHLO */
+	int esmtp;
+	int tls;                /* STARTTLS done (not offered yet) */
+	struct str auth_user;   /* AUTH done when non-empty (not offered yet) */
+	int in_mail;
+	struct str sender;
+	struct str env;         /* "F<sender>\0T<rcpt>\0..." (lib/qq.h) */
+	unsigned long long rcpts, errors, msgs;
+	struct cmd_path path;
+	struct str tmp, from, qtext;
+	struct qq qq;           /* pid < 0 when no message is on its way */
+};
+
+static char inbuf[IN_BUF], outbuf[OUT_BUF];
+
+static void session_exit(struct session *, int) __attribute__((noreturn));
+
+/* ---- configuration ---- */
+
+static void config_fail(const char *name)
+{
+	static const char msg[] = "421 4.3.0 temporary configuration error\r\n";
+
+	log_kv("fatal", "event", "error", "op", "control", "name", name,
+	       "error", strerror(errno), (char *)0);
+	io_writeall(1, msg, sizeof msg - 1);
+	_exit(EXIT_TEMP);
+}
+
+static void config_ulong(const char *env, const char *name,
+                         unsigned long long *out, unsigned long long def)
+{
+	if (setting_ulong(env, name, out, def) < 0)
+		config_fail(name);
+}
+
+static void config_names(void)
+{
+	char host[256];
+
+	if (gethostname(host, sizeof host - 1) < 0)
+		memcpy(host, "localhost", 10);
+	host[sizeof host - 1] = 0;
+	if (control_line("me", &cfg.me, host) < 0)
+		config_fail("me");
+	if (control_line("smtpgreeting", &cfg.greeting, cfg.me.s) < 0)
+		config_fail("smtpgreeting");
+	if (control_lines("rcpthosts", &cfg.rcpthosts) < 0)
+		config_fail("rcpthosts");
+	case_lowerb(cfg.rcpthosts.s, cfg.rcpthosts.len);
+	if (control_lines("badmailfrom", &cfg.badmailfrom) < 0)
+		config_fail("badmailfrom");
+	if (control_lines("badrcptto", &cfg.badrcptto) < 0)
+		config_fail("badrcptto");
+	if (!str_cats(&cfg.mrh, control_dir()) ||
+	    !str_cats(&cfg.mrh, "/morercpthosts.cdb") || !str_0(&cfg.mrh))
+		die_nomem();
+}
+
+static void config_load(void)
+{
+	const char *e;
+
+	config_names();
+	config_ulong("DATABYTES", "databytes", &cfg.databytes, DEF_DATABYTES);
+	config_ulong("TIMEOUTSMTPD", "timeoutsmtpd", &cfg.timeout, DEF_TIMEOUT);
+	config_ulong("TIMEOUTSESSION", "timeoutsession", &cfg.session,
+	             DEF_SESSION);
+	config_ulong("MAXRCPT", "maxrcpt", &cfg.maxrcpt, DEF_MAXRCPT);
+	config_ulong("MAXERRORS", "maxerrors", &cfg.maxerrors, DEF_MAXERRORS);
+	config_ulong("MAXCMDLINE", "maxcmdline", &cfg.maxcmdline,
+	             DEF_MAXCMDLINE);
+	config_ulong("MAXDATALINE", "maxdataline", &cfg.maxdataline,
+	             DEF_MAXDATALINE);
+	if (cfg.maxcmdline < MIN_MAXCMDLINE)
+		cfg.maxcmdline = MIN_MAXCMDLINE;
+	if (cfg.maxcmdline > SIZE_MAX / 2)
+		cfg.maxcmdline = SIZE_MAX / 2;
+	if (cfg.maxdataline > SIZE_MAX / 2)
+		cfg.maxdataline = SIZE_MAX / 2;
+	cfg.relayclient = getenv("RELAYCLIENT");
+	e = getenv("QUAILQUEUE");
+	cfg.queue = e && *e ? e : BINDIR "/quail-queue";
+	e = getenv("TCPREMOTEIP");
+	cfg.remoteip = e && *e ? e : "unknown";
+	e = getenv("TCPREMOTEHOST");
+	cfg.remotehost = e && *e ? e : "unknown";
+}
+
+/* ---- the client connection ---- */
+
+static void session_init(struct session *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned long long t = (unsigned long long)time(0);
+	long long deadline = 0;
+	int ms = -1, i;
+
+	memset(s, 0, sizeof *s);
+	/* 8 hex digits of time, then the pid: unique among live sessions */
+	for (i = 0; i < 8; i++)
+		s->sid[i] = hex[(t >> (28 - 4 * i)) & 15];
+	s->sid[8 + fmt_xlong(s->sid + 8, (unsigned long long)getpid())] = 0;
+	if (cfg.timeout)
+		ms = cfg.timeout > INT_MAX / 1000 ? INT_MAX : (int)cfg.timeout * 1000;
+	if (cfg.session)
+		deadline = io_now_ms() + (long long)(cfg.session > 86400000 ?
+		           86400000 : cfg.session) * 1000;
+	rd_init(&s->in, 0, inbuf, sizeof inbuf, ms);
+	wr_init(&s->out, 1, outbuf, sizeof outbuf, ms);
+	s->in.deadline = s->out.deadline = deadline;
+	s->qq.pid = -1;
+}
+
+static void session_gone(struct session *s, const char *op)
+{
+	log_kv("warn", "event", "error", "sid", s->sid, "op", op,
+	       "error", strerror(errno), (char *)0);
+	session_exit(s, EXIT_TEMP);
+}
+
+static void out_put(struct session *s, const char *p, size_t n)
+{
+	if (wr_put(&s->out, p, n) < 0)
+		session_gone(s, "write");
+}
+
+static void out_puts(struct session *s, const char *p)
+{
+	out_put(s, p, strlen(p));
+}
+
+static void out_flush(struct session *s)
+{
+	if (wr_flush(&s->out) < 0)
+		session_gone(s, "write");
+}
+
+/* One reply line: code is "250 2.0.0" and the like. */
+static void reply(struct session *s, const char *code, const char *text)
+{
+	out_puts(s, code);
+	out_put(s, " ", 1);
+	out_puts(s, text);
+	out_put(s, "\r\n", 2);
+}
+
+/* A syntax or sequence error, counted against maxerrors. */
+static void reply_err(struct session *s, const char *code, const char *text)
+{
+	reply(s, code, text);
+	if (++s->errors < cfg.maxerrors)
+		return;
+	reply(s, "421 4.7.0", "too many errors, closing connection");
+	out_flush(s);
+	log_kv("info", "event", "rejected", "sid", s->sid, "reason",
+	       "errors", (char *)0);
+	session_exit(s, EXIT_PERM);
+}
+
+/* Reads more input; replies are flushed first, as this may block. */
+static void session_fill(struct session *s)
+{
+	ssize_t r;
+
+	out_flush(s);
+	r = rd_fill(&s->in);
+	if (r > 0)
+		return;
+	if (r == 0)
+		session_exit(s, 0);
+	if (errno != ETIMEDOUT)
+		session_gone(s, "read");
+	s->out.deadline = 0;    /* past, at the session's end; the idle
+	                         * timeout still bounds this last write */
+	reply(s, "421 4.4.2", "timeout, closing connection");
+	wr_flush(&s->out);
+	log_kv("info", "event", "timeout", "sid", s->sid, (char *)0);
+	session_exit(s, EXIT_TEMP);
+}
+
+/* Reads one command line through its LF into s->line; 0 when it was
+ * longer than maxcmdline (read through its LF and dropped). */
+static int session_line(struct session *s)
+{
+	size_t n, i, take;
+	int toolong = 0;
+	char *p;
+
+	s->line.len = 0;
+	for (;;) {
+		p = s->in.buf + s->in.pos;
+		n = rd_avail(&s->in);
+		i = byte_chr(p, n, '\n');
+		take = i < n ? i + 1 : n;
+		if (!toolong && take > cfg.maxcmdline - s->line.len)
+			toolong = 1;
+		if (!toolong && !str_catb(&s->line, p, take))
+			die_nomem();
+		s->in.pos += take;
+		if (i < n)
+			return !toolong;
+		session_fill(s);
+	}
+}
+
+/* ---- the queue child (lib/qq.c) ---- */
+
+static void msg_put(struct session *s, const char *p, size_t n)
+{
+	struct qq *q = &s->qq;
+
+	if (q->pid < 0 || q->failed)
+		return;
+	qq_put(q, p, n);
+	/* A queue program that stops reading would hold the session for
+	 * ever in qq_finish: end it, and qq_finish reports a failure. */
+	if (q->failed && errno == ETIMEDOUT)
+		kill(q->pid, SIGKILL);
+}
+
+/* Appends p[0..n) with bytes outside printable ASCII (and space unless
+ * spaces) replaced by '?', cut at max bytes. */
+static int cat_safe(struct str *o, const char *p, size_t n, size_t max,
+                    int spaces)
+{
+	size_t i;
+
+	for (i = 0; i < n && i < max; i++) {
+		char c = p[i];
+
+		if (!(c > 32 && c < 127) && !(spaces && c == ' '))
+			c = '?';
+		if (!str_catc(o, c))
+			return 0;
+	}
+	return 1;
+}
+
+static const char *proto_name(const struct session *s)
+{
+	/* RFC 3848 adds ESMTPS and ESMTPA here with STARTTLS and AUTH. */
+	return s->esmtp ? "ESMTP" : "SMTP";
+}
+
+/* The trace header (RFC 5321 4.4), the first bytes of the message. */
+static void qq_received(struct session *s)
+{
+	struct str *h = &s->tmp;
+	char date[DATE_RFC822];
+	size_t dn = date_rfc822(date, time(0));
+	size_t hn = strlen(cfg.remotehost), in = strlen(cfg.remoteip);
+
+	h->len = 0;
+	if (!str_cats(h, "Received: from ") ||
+	    !cat_safe(h, s->helo.s, s->helo.len, RECEIVED_FIELD_MAX, 0) ||
+	    !str_cats(h, " (") ||
+	    !cat_safe(h, cfg.remotehost, hn, RECEIVED_FIELD_MAX, 0) ||
+	    !str_cats(h, " [") ||
+	    !cat_safe(h, cfg.remoteip, in, RECEIVED_FIELD_MAX, 0) ||
+	    !str_cats(h, "])\n\tby ") || !str_catb(h, cfg.me.s, cfg.me.len) ||
+	    !str_cats(h, " (quail-smtpd) with ") ||
+	    !str_cats(h, proto_name(s)) || !str_cats(h, " id ") ||
+	    !str_cats(h, s->sid) || !str_cats(h, ";\n\t") ||
+	    !str_catb(h, date, dn) || !str_catc(h, '\n'))
+		die_nomem();
+	msg_put(s, h->s, h->len);
+}
+
+/* ---- session state ---- */
+
+static void mail_reset(struct session *s)
+{
+	s->in_mail = 0;
+	s->rcpts = 0;
+	s->sender.len = 0;
+	s->env.len = 0;
+}
+
+static void session_exit(struct session *s, int code)
+{
+	char n[FMT_ULONG];
+
+	qq_abort(&s->qq);
+	log_kv("info", "event", "disconnect", "sid", s->sid, "msgs",
+	       fmt_u(n, s->msgs), (char *)0);
+	_exit(code);
+}
+
+/* The sender as <addr>, NUL-terminated, for log lines. */
+static const char *log_from(struct session *s)
+{
+	s->from.len = 0;
+	if (!str_catc(&s->from, '<') ||
+	    !str_catb(&s->from, s->sender.s, s->sender.len) ||
+	    !str_catc(&s->from, '>') || !str_0(&s->from))
+		die_nomem();
+	return s->from.s;
+}
+
+static void log_reject(struct session *s, const char *reason,
+                       const struct str *addr)
+{
+	struct str a = STR_ZERO;
+
+	if (!str_catb(&a, addr->s, addr->len) || !str_0(&a))
+		die_nomem();
+	log_kv("info", "event", "rejected", "sid", s->sid, "reason", reason,
+	       "from", log_from(s), "addr", a.s, (char *)0);
+	str_free(&a);
+}
+
+/* ---- policy ---- */
+
+/* An address in a badmailfrom-style list: the address itself or
+ * "@domain", without regard to case. */
+static int list_match(const struct str *list, const char *a, size_t n)
+{
+	size_t i, len, dn;
+	const char *d;
+
+	if (n == 0)
+		return 0;
+	d = addr_domain(a, n, &dn);
+	for (i = 0; i < list->len; i += len + 1) {
+		const char *l = list->s + i;
+
+		len = strlen(l);
+		if (len == n && case_eqb(l, a, n))
+			return 1;
+		if (dn && l[0] == '@' && len == dn + 1 && case_eqb(l + 1, d, dn))
+			return 1;
+	}
+	return 0;
+}
+
+/* 1 when we take mail for domain d[0..n) (lower case), 0 when not, -1
+ * when morercpthosts.cdb could not be read. Like qmail, a line ".x.y" in
+ * either file covers every name ending in ".x.y". */
+static int rcpthosts_match(const char *d, size_t n)
+{
+	size_t i, len;
+	int r;
+
+	for (i = 0; i < cfg.rcpthosts.len; i += len + 1) {
+		const char *l = cfg.rcpthosts.s + i;
+
+		len = strlen(l);
+		if (len == n && !memcmp(l, d, n))
+			return 1;
+		if (len && l[0] == '.' && len < n && !memcmp(l, d + n - len, len))
+			return 1;
+	}
+	for (i = 0; i < n; i++) {
+		if (i && d[i] != '.')
+			continue;
+		r = cdbf_lookup(cfg.mrh.s, d + i, n - i, 0);
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
+/* ---- commands ---- */
+
+static void smtp_ehlo_caps(struct session *s)
+{
+	char size[5 + FMT_ULONG];
+	const char *caps[8];
+	size_t n = 0, i;
+
+	memcpy(size, "SIZE", 4);
+	size[4] = 0;
+	if (cfg.databytes) {
+		size[4] = ' ';
+		fmt_u(size + 5, cfg.databytes);
+	}
+	/* STARTTLS (unless s->tls) and AUTH go in this list when offered. */
+	caps[n++] = "PIPELINING";
+	caps[n++] = "8BITMIME";
+	caps[n++] = size;
+	caps[n++] = "ENHANCEDSTATUSCODES";
+	caps[n++] = "HELP";
+	out_puts(s, "250-");
+	out_put(s, cfg.me.s, cfg.me.len);
+	out_put(s, "\r\n", 2);
+	for (i = 0; i < n; i++) {
+		out_puts(s, i + 1 < n ? "250-" : "250 ");
+		out_puts(s, caps[i]);
+		out_put(s, "\r\n", 2);
+	}
+}
+
+static void smtp_helo(struct session *s, const struct cmd *c, int esmtp)
+{
+	if (!c->arglen) {
+		reply_err(s, "501 5.5.4", "HELO and EHLO need a domain");
+		return;
+	}
+	if (!str_copyb(&s->helo, c->arg, c->arglen))
+		die_nomem();
+	s->esmtp = esmtp;
+	mail_reset(s);          /* RFC 5321 4.1.4: EHLO also resets */
+	if (esmtp) {
+		smtp_ehlo_caps(s);
+		return;
+	}
+	out_puts(s, "250 ");
+	out_put(s, cfg.me.s, cfg.me.len);
+	out_put(s, "\r\n", 2);
+}
+
+/* Replies to a failed cmd_mail or cmd_rcpt. */
+static void path_fail(struct session *s, int r, const char *pathcode,
+                      const char *usage)
+{
+	switch (r) {
+	case CMD_E_NOMEM:
+		die_nomem();
+	case CMD_E_PATH:        /* a bad address is not a protocol error */
+		reply(s, pathcode, addr_error(s->path.addr_err));
+		return;
+	case CMD_E_PARAM:
+		reply_err(s, "555 5.5.4", "unsupported parameter");
+		return;
+	default:
+		reply_err(s, "501 5.5.4", usage);
+		return;
+	}
+}
+
+static void smtp_mail(struct session *s, const struct cmd *c)
+{
+	struct cmd_path *p = &s->path;
+	int r;
+
+	if (!s->helo.len) {
+		reply_err(s, "503 5.5.1", "send HELO or EHLO first");
+		return;
+	}
+	if (s->in_mail) {
+		reply_err(s, "503 5.5.1", "nested MAIL command");
+		return;
+	}
+	r = cmd_mail(c->arg, c->arglen, p);
+	if (r != CMD_OK) {
+		path_fail(s, r, "501 5.1.7", "syntax: MAIL FROM:<address>");
+		return;
+	}
+	if (p->addr.len && !p->has_domain) {
+		reply(s, "501 5.1.7", "sender address must have a domain");
+		return;
+	}
+	if (p->has_size && cfg.databytes && p->size > cfg.databytes) {
+		reply(s, "552 5.3.4", "message size exceeds fixed limit");
+		return;
+	}
+	if (!str_copyb(&s->sender, p->addr.s, p->addr.len))
+		die_nomem();
+	if (list_match(&cfg.badmailfrom, p->addr.s, p->addr.len)) {
+		log_reject(s, "badmailfrom", &p->addr);
+		reply(s, "550 5.7.1", "sender rejected");
+		return;
+	}
+	if (!qq_env_from(&s->env, p->addr.s, p->addr.len))
+		die_nomem();
+	s->in_mail = 1;
+	s->rcpts = 0;
+	reply(s, "250 2.1.0", "ok");
+}
+
+/* Checks a recipient with a domain: 1 accept, 0 rejected (replied). */
+static int rcpt_allowed(struct session *s, struct str *a)
+{
+	size_t dn;
+	const char *d = addr_domain(a->s, a->len, &dn);
+	int r;
+
+	if (list_match(&cfg.badrcptto, a->s, a->len)) {
+		log_reject(s, "badrcptto", a);
+		reply(s, "550 5.1.1", "recipient rejected");
+		return 0;
+	}
+	if (cfg.relayclient) {
+		if (!str_cats(a, cfg.relayclient))
+			die_nomem();
+		return 1;
+	}
+	if (!str_copyb(&s->tmp, d, dn))
+		die_nomem();
+	case_lowerb(s->tmp.s, s->tmp.len);
+	r = rcpthosts_match(s->tmp.s, s->tmp.len);
+	if (r < 0) {
+		log_kv("warn", "event", "error", "sid", s->sid, "op", "cdb",
+		       "file", cfg.mrh.s, "error", strerror(errno), (char *)0);
+		reply(s, "451 4.3.0", "temporary failure checking recipient");
+		return 0;
+	}
+	if (r == 0) {
+		log_reject(s, "relay", a);
+		reply(s, "553 5.7.1", "relaying denied");
+		return 0;
+	}
+	return 1;
+}
+
+static void smtp_rcpt(struct session *s, const struct cmd *c)
+{
+	struct cmd_path *p = &s->path;
+	int r;
+
+	if (!s->in_mail) {
+		reply_err(s, "503 5.5.1", "send MAIL first");
+		return;
+	}
+	r = cmd_rcpt(c->arg, c->arglen, p);
+	if (r != CMD_OK) {
+		path_fail(s, r, "501 5.1.3", "syntax: RCPT TO:<address>");
+		return;
+	}
+	if (s->rcpts >= cfg.maxrcpt) {
+		reply(s, "452 4.5.3", "too many recipients");
+		return;
+	}
+	if (!p->has_domain) {
+		/* RFC 5321 4.5.1: <postmaster> must work without a domain */
+		if (p->addr.len != 10 || !case_eqb(p->addr.s, "postmaster", 10)) {
+			reply(s, "553 5.1.3", "recipient must have a domain");
+			return;
+		}
+		if (!str_copys(&p->addr, "postmaster@") ||
+		    !str_catb(&p->addr, cfg.me.s, cfg.me.len))
+			die_nomem();
+	} else if (!rcpt_allowed(s, &p->addr))
+		return;
+	if (!qq_env_rcpt(&s->env, p->addr.s, p->addr.len))
+		die_nomem();
+	s->rcpts++;
+	reply(s, "250 2.1.5", "ok");
+}
+
+/* Reads the message up to CRLF.CRLF, streaming it to the queue child;
+ * returns the data machine's flags. */
+static int data_body(struct session *s, unsigned long long *bytes)
+{
+	struct data d;
+	size_t used, outn;
+	char *p;
+
+	data_init(&d, (size_t)cfg.maxdataline, cfg.databytes);
+	for (;;) {
+		if (!rd_avail(&s->in))
+			session_fill(s);
+		p = s->in.buf + s->in.pos;
+		used = data_feed(&d, p, rd_avail(&s->in), p, &outn);
+		s->in.pos += used;
+		/* A message to be rejected must not be queued: stop the child
+		 * now, so it writes no more of it. */
+		if (d.flags)
+			qq_abort(&s->qq);
+		else
+			msg_put(s, p, outn);
+		if (data_done(&d))
+			break;
+	}
+	*bytes = d.bytes;
+	return d.flags;
+}
+
+/* Sends the envelope, waits for the queue program and replies. */
+static void data_queue(struct session *s, unsigned long long bytes)
+{
+	char n[FMT_ULONG], b[FMT_ULONG];
+	const char *code;
+	int r;
+
+	r = qq_finish(&s->qq, &s->env, &s->qtext);
+	s->tmp.len = 0;
+	if (!cat_safe(&s->tmp, s->qtext.s, s->qtext.len, REPLY_TEXT_MAX,
+	              r != QQ_R_OK) || !str_0(&s->tmp))
+		die_nomem();
+	if (r == QQ_R_OK) {
+		s->msgs++;
+		log_kv("info", "event", "accepted", "sid", s->sid, "qid", s->tmp.s,
+		       "from", log_from(s), "rcpts", fmt_u(n, s->rcpts),
+		       "bytes", fmt_u(b, bytes), (char *)0);
+		out_puts(s, "250 2.0.0 ok");
+		if (s->tmp.len)
+			out_put(s, " ", 1);
+		out_put(s, s->tmp.s, s->tmp.len);
+		out_put(s, "\r\n", 2);
+		return;
+	}
+	/* qq_finish's text begins with the enhanced code: 4.3.1 is
+	 * qmail-queue's disk full, which RFC 5321 says with 452 */
+	code = r == QQ_R_PERM ? "554" : s->tmp.len >= 5 &&
+	       !memcmp(s->tmp.s, "4.3.1", 5) ? "452" : "451";
+	log_kv("info", "event", "rejected", "sid", s->sid, "reason", "queue",
+	       "from", log_from(s), "text", s->tmp.s, (char *)0);
+	reply(s, code, s->tmp.s);
+}
+
+static void data_reject(struct session *s, int flags)
+{
+	const char *reason, *code, *text;
+
+	if (flags & DATA_TOO_BIG) {
+		reason = "size";
+		code = "552 5.3.4";
+		text = "message size exceeds fixed limit";
+	} else if (flags & (DATA_BARE_LF | DATA_BARE_CR)) {
+		reason = flags & DATA_BARE_LF ? "bare_lf" : "bare_cr";
+		code = "554 5.6.0";
+		text = "bare CR or LF in message; lines must end in CRLF";
+	} else {
+		reason = "line_length";
+		code = "554 5.6.0";
+		text = "message has a line too long";
+	}
+	log_kv("info", "event", "rejected", "sid", s->sid, "reason", reason,
+	       "from", log_from(s), (char *)0);
+	reply(s, code, text);
+}
+
+static void smtp_data(struct session *s)
+{
+	unsigned long long bytes;
+	int flags;
+
+	if (!s->in_mail) {
+		reply_err(s, "503 5.5.1", "send MAIL first");
+		return;
+	}
+	if (!s->rcpts) {
+		reply_err(s, "554 5.5.1", "no valid recipients");
+		return;
+	}
+	if (qq_start(&s->qq) < 0) {
+		log_kv("warn", "event", "error", "sid", s->sid, "op", "spawn",
+		       "prog", cfg.queue, "error", strerror(errno), (char *)0);
+		reply(s, "451 4.3.0", "unable to start the queue");
+		mail_reset(s);
+		return;
+	}
+	/* lib/qq writes without a timeout; the session's apply */
+	s->qq.w.timeout = s->out.timeout;
+	s->qq.w.deadline = s->out.deadline;
+	qq_received(s);
+	reply(s, "354 2.0.0", "End data with <CR><LF>.<CR><LF>");
+	out_flush(s);
+	flags = data_body(s, &bytes);
+	if (flags)
+		data_reject(s, flags);
+	else
+		data_queue(s, bytes);
+	mail_reset(s);
+	out_flush(s);
+}
+
+static void session_command(struct session *s)
+{
+	struct cmd c;
+	size_t len;
+
+	if (cmd_line(s->line.s, s->line.len, &len) != CMD_OK) {
+		reply_err(s, "500 5.5.2", "bad characters in command");
+		return;
+	}
+	if (cmd_parse(s->line.s, len, &c) != CMD_OK) {
+		reply_err(s, "501 5.5.4", "no parameters allowed");
+		return;
+	}
+	switch (c.verb) {
+	case CMD_HELO: smtp_helo(s, &c, 0); break;
+	case CMD_EHLO: smtp_helo(s, &c, 1); break;
+	case CMD_MAIL: smtp_mail(s, &c); break;
+	case CMD_RCPT: smtp_rcpt(s, &c); break;
+	case CMD_DATA: smtp_data(s); break;
+	case CMD_RSET: mail_reset(s); reply(s, "250 2.0.0", "ok"); break;
+	case CMD_NOOP: reply(s, "250 2.0.0", "ok"); break;
+	case CMD_VRFY:
+		reply(s, "252 2.5.2", "cannot verify, but will accept and try");
+		break;
+	case CMD_HELP: reply(s, "214 2.0.0", "see RFC 5321"); break;
+	case CMD_QUIT:
+		out_puts(s, "221 2.0.0 ");
+		out_put(s, cfg.me.s, cfg.me.len);
+		out_puts(s, " closing connection\r\n");
+		out_flush(s);
+		session_exit(s, 0);
+	default: reply_err(s, "500 5.5.2", "unrecognized command"); break;
+	}
+}
+
+static void session_run(struct session *s)
+{
+	out_puts(s, "220 ");
+	out_put(s, cfg.greeting.s, cfg.greeting.len);
+	out_puts(s, " ESMTP quail\r\n");
+	for (;;) {
+		if (!session_line(s)) {
+			reply_err(s, "500 5.5.2", "line too long");
+			continue;
+		}
+		session_command(s);
+	}
+}
+
+int main(void)
+{
+	static struct session s;
+	struct sigaction sa;
+
+	log_init("quail-smtpd");
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = SIG_IGN;        /* a gone client or child is EPIPE */
+	sigaction(SIGPIPE, &sa, 0);
+	config_load();
+	session_init(&s);
+	if (setenv("QUAIL_SID", s.sid, 1) < 0)
+		die_nomem();
+	log_kv("info", "event", "connect", "sid", s.sid, "ip", cfg.remoteip,
+	       "host", cfg.remotehost, (char *)0);
+	session_run(&s);
+	return 0;
+}

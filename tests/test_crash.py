@@ -1,0 +1,211 @@
+"""Crash safety of the queue: quail-queue is SIGKILLed at random moments
+while a client sends mail through quail-smtpd.
+
+The promise under test (DESIGN.md, lib/qfile.h): a 250 means the message
+is durable. So every message the client saw 250 for is in the queue,
+envelope and byte-exact body; and whatever the scheduler can see (env/)
+is whole: its mess/ file exists, has the size the envelope says and is
+one of the messages sent, intact. A message queued without the client
+seeing 250 is allowed (the kill came after the commit; the client will
+retry and the recipient may get it twice, as with qmail); a 250'd message
+missing or damaged is not, nor a broken envelope.
+"""
+
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+from harness import (QCHECK, Client, Closed, accepted_id, check, stored_form,
+                     stuff, wait_for)
+
+SENDER = "crash@client.test"
+SEND_SECONDS = 20       # how long the client keeps sending
+MAX_MESSAGES = 150
+
+
+def queue_pids(queue_path):
+	"""quail-queue processes working on our queue, found through /proc:
+	argv[0] or exe ends in quail-queue and QUAIL_QUEUE is our queue."""
+	want = b"QUAIL_QUEUE=" + queue_path.encode() + b"\0"
+	pids = []
+	for name in os.listdir("/proc"):
+		if not name.isdigit():
+			continue
+		try:
+			with open("/proc/%s/cmdline" % name, "rb") as f:
+				argv0 = f.read().split(b"\0", 1)[0]
+			if not argv0.endswith(b"quail-queue"):
+				continue
+			with open("/proc/%s/environ" % name, "rb") as f:
+				if want not in f.read() + b"\0":
+					continue
+		except OSError:
+			continue
+		pids.append(int(name))
+	return pids
+
+
+class Killer(threading.Thread):
+	def __init__(self, queue_path, seed):
+		super().__init__(daemon=True)
+		self.queue_path = queue_path
+		self.rnd = random.Random(seed)
+		self.stop = threading.Event()
+		self.kills = 0
+
+	def run(self):
+		while not self.stop.is_set():
+			time.sleep(self.rnd.uniform(0, 0.04))
+			for pid in queue_pids(self.queue_path):
+				if self.rnd.random() < 0.5:
+					try:
+						os.kill(pid, signal.SIGKILL)
+						self.kills += 1
+					except ProcessLookupError:
+						pass
+
+
+def make_message(n, rnd):
+	size = rnd.choice([200, 3000, 40000, 300000, 900000])
+	line = b"".join(b"%c" % rnd.randrange(33, 127) for _ in range(70))
+	body = [b"Subject: crash %d" % n,
+	        b"Message-Id: <crash.%d.%d@client.test>" % (n, rnd.getrandbits(40)),
+	        b""]
+	total = 0
+	i = 0
+	while total < size:
+		l = b"%d " % i + line[i % 50:]
+		if i % 17 == 0:
+			l = b"." + l
+		body.append(l)
+		total += len(l) + 2
+		i += 1
+	return b"\r\n".join(body) + b"\r\n"
+
+
+def marker(stored):
+	m = re.search(rb"^Message-Id: <(crash\.\d+\.\d+)@", stored, re.M)
+	return m.group(1) if m else None
+
+
+def send_chunked(c, data, rnd):
+	"""Sends stuffed data in pieces with short pauses, so quail-queue is
+	alive (and killable) in the middle of the message too."""
+	wire = stuff(data)
+	if rnd.random() < 0.5 or len(wire) < 20000:
+		c.send(wire)
+		return
+	pos = 0
+	while pos < len(wire):
+		n = rnd.randrange(10000, 200000)
+		c.send(wire[pos:pos + n])
+		pos += n
+		time.sleep(rnd.uniform(0, 0.01))
+
+
+def client_loop(port, rnd, sent, deadline):
+	"""Sends messages until the deadline; sent maps marker -> (data,
+	rcpt, outcome) with outcome the queue ID on 250, else the reply or
+	the error seen."""
+	n = 0
+	while time.time() < deadline and n < MAX_MESSAGES:
+		c = Client(port, timeout=30)
+		try:
+			c.ehlo()
+			for _ in range(rnd.randrange(1, 4)):
+				data = make_message(n, rnd)
+				rcpt = "c%d@example.test" % n
+				key = marker(stored_form(data))
+				sent[key] = (data, rcpt, "not sent")
+				n += 1
+				c.cmd("MAIL FROM:<%s>" % SENDER, 250)
+				c.cmd("RCPT TO:<%s>" % rcpt, 250)
+				c.cmd("DATA", 354)
+				send_chunked(c, data, rnd)
+				sent[key] = (data, rcpt, "no reply")
+				r = c.reply()
+				sent[key] = (data, rcpt, accepted_id(r) if r.code == 250
+				             else r)
+				check(r.code == 250 or r.code // 100 == 4,
+				      "message %d: a kill must give a temporary error, "
+				      "got %r" % (n - 1, r))
+			c.cmd("QUIT", 221)
+		except (Closed, ConnectionError, socket.timeout) as e:
+			# Recorded as not accepted; the check below decides
+			# whether the server may close on us.
+			sent.setdefault("errors", []).append(repr(e))
+		finally:
+			c.close()
+	return n
+
+
+def test_kill_quail_queue(fx):
+	s = fx.smtpd()
+	rnd = random.Random(4242)
+	killer = Killer(fx.queue.path, 99)
+	sent = {}
+	killer.start()
+	try:
+		client_loop(s.port, rnd, sent, time.time() + SEND_SECONDS)
+	finally:
+		killer.stop.set()
+		killer.join(5)
+	errors = sent.pop("errors", [])
+	check(not errors, "client sessions broke: %s" % errors[:3])
+	s.wait_idle(1)
+	check(wait_for(lambda: not queue_pids(fx.queue.path), 10),
+	      "quail-queue processes still running")
+	s.check_clean(allow_fatal=[r"."])
+
+	outcomes = [v[2] for v in sent.values()]
+	accepted = [o for o in outcomes if isinstance(o, int)]
+	check(killer.kills > 0, "the killer never hit a quail-queue")
+	check(accepted, "no message accepted at all")
+	check(len(accepted) < len(outcomes), "no message was refused: the "
+	      "kills (%d) all missed" % killer.kills)
+
+	q = fx.queue
+	env_ids = q.ids("env")
+	mess_ids = q.ids("mess")
+	# 1. Every 250 is there, whole.
+	for key, (data, rcpt, outcome) in sent.items():
+		if not isinstance(outcome, int):
+			continue
+		check(outcome in env_ids, "message %s got 250 (ID %d) but has no "
+		      "envelope" % (key, outcome))
+		check_whole(q, outcome, sent, mess_ids)
+	# 2. Everything scheduled is whole, whether or not it got a 250.
+	for qid in env_ids:
+		check_whole(q, qid, sent, mess_ids)
+	# 3. quail-qcheck, report only (-n), finds no damaged envelope.
+	p = subprocess.run([QCHECK, "-n", "-q", q.path], stdout=subprocess.PIPE,
+	                   stderr=subprocess.PIPE, timeout=60)
+	report = (p.stdout + p.stderr).decode("latin-1")
+	check(p.returncode == 0 and "damaged_envelope" not in report and
+	      re.search(r"damaged envelopes: 0\b", report),
+	      "quail-qcheck -n exited %d:\n%s" % (p.returncode, report[-800:]))
+test_kill_quail_queue.timeout = 90
+
+
+def check_whole(q, qid, sent, mess_ids):
+	check(qid in mess_ids, "env/ %d has no mess/ file" % qid)
+	env = q.envelope(qid)
+	size = os.path.getsize(q.file("mess", qid))
+	check(env.bytes == size, "env/ %d says %d bytes, mess/ has %d" %
+	      (qid, env.bytes, size))
+	stored = q.message(qid)
+	key = marker(stored)
+	check(key in sent, "queued message %d is none of those sent" % qid)
+	data, rcpt, outcome = sent[key]
+	check(q.body(qid) == stored_form(data), "message %d (%s) damaged" %
+	      (qid, key))
+	check(env.sender == SENDER and env.rcpts == [("-", rcpt)],
+	      "envelope %d: %r %r" % (qid, env.sender, env.rcpts))
+	check(not isinstance(outcome, int) or outcome == qid,
+	      "message %s is queued as %d but its 250 said %d" %
+	      (key, qid, outcome))
