@@ -29,12 +29,14 @@ FUZZFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -Ilib $(PATHS) \
 	-D_DEFAULT_SOURCE -D_GNU_SOURCE
 
 LIBSRC = lib/str.c lib/fmt.c lib/io.c lib/log.c lib/control.c lib/date.c \
-	lib/addr.c lib/uniq.c lib/cdbf.c lib/qfile.c lib/maildir.c lib/hdr.c lib/qq.c
+	lib/addr.c lib/uniq.c lib/cdbf.c lib/qfile.c lib/maildir.c lib/hdr.c lib/qq.c \
+	lib/userdb.c
 LIBOBJ = $(LIBSRC:.c=.o)
 
 PROGS = smtpd/quail-smtpd queue/quail-queue queue/quail-qstat \
 	queue/quail-qread queue/quail-qcheck queue/quail-inject queue/sendmail \
-	queue/quail-send deliver/quail-local
+	queue/quail-send deliver/quail-local deliver/quail-lspawn \
+	deliver/quail-rspawn
 SMTPDOBJ = smtpd/quail-smtpd.o smtpd/cmd.o smtpd/data.o
 
 # Unit tests: each NAME_test.c beside its code, linked with the library
@@ -42,8 +44,9 @@ SMTPDOBJ = smtpd/quail-smtpd.o smtpd/cmd.o smtpd/data.o
 TESTS = lib/str_test lib/fmt_test lib/io_test lib/control_test \
 	lib/addr_test lib/uniq_test lib/qfile_test \
 	smtpd/cmd_test smtpd/data_test lib/maildir_test lib/hdr_test \
-	deliver/dotqmail_test
-FUZZERS = fuzz/fuzz_addr fuzz/fuzz_cmd fuzz/fuzz_data
+	deliver/dotqmail_test lib/userdb_test
+FUZZERS = fuzz/fuzz_addr fuzz/fuzz_cmd fuzz/fuzz_data fuzz/fuzz_hdr \
+	fuzz/fuzz_dotqmail
 
 all: $(PROGS) $(TESTS)
 
@@ -70,6 +73,12 @@ queue/quail-inject: queue/quail-inject.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ queue/quail-inject.o lib/libquail.a $(LIBS)
 queue/sendmail: queue/sendmail.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ queue/sendmail.o lib/libquail.a $(LIBS)
+deliver/quail-lspawn: deliver/quail-lspawn.o deliver/spawn.o lib/libquail.a
+	$(CC) $(LDFLAGS) -o $@ deliver/quail-lspawn.o deliver/spawn.o \
+		lib/libquail.a $(LIBS)
+deliver/quail-rspawn: deliver/quail-rspawn.o deliver/spawn.o lib/libquail.a
+	$(CC) $(LDFLAGS) -o $@ deliver/quail-rspawn.o deliver/spawn.o \
+		lib/libquail.a $(LIBS)
 deliver/quail-local: deliver/quail-local.o deliver/dotqmail.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ deliver/quail-local.o deliver/dotqmail.o \
 		lib/libquail.a $(LIBS)
@@ -107,6 +116,13 @@ fuzz/fuzz_cmd: smtpd/fuzz_cmd.c smtpd/cmd.c $(LIBSRC)
 fuzz/fuzz_data: smtpd/fuzz_data.c smtpd/data.c $(LIBSRC)
 	@mkdir -p fuzz
 	$(FUZZCC) $(FUZZFLAGS) -o $@ smtpd/fuzz_data.c smtpd/data.c $(LIBSRC) $(LIBS)
+fuzz/fuzz_hdr: lib/fuzz_hdr.c $(LIBSRC)
+	@mkdir -p fuzz
+	$(FUZZCC) $(FUZZFLAGS) -o $@ lib/fuzz_hdr.c $(LIBSRC) $(LIBS)
+fuzz/fuzz_dotqmail: deliver/fuzz_dotqmail.c deliver/dotqmail.c $(LIBSRC)
+	@mkdir -p fuzz
+	$(FUZZCC) $(FUZZFLAGS) -o $@ deliver/fuzz_dotqmail.c deliver/dotqmail.c \
+		$(LIBSRC) $(LIBS)
 fuzz: $(FUZZERS)
 
 deps:

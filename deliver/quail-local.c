@@ -87,6 +87,7 @@ static void finish(int code, const char *a, const char *b, const char *c)
 		io_writeall(1, out.s, out.len);
 	else
 		io_writeall(1, "Out of memory. (#4.3.0)\n", 24);
+	str_free(&out);
 	exit(code);
 }
 
@@ -96,19 +97,21 @@ static void nomem(void)
 	finish(EXIT_TEMP, "Out of memory. (#4.3.0)", 0, 0);
 }
 
-static void die_errno(int code, const char *what, const char *name)
+/* Every system error here is temporary: retrying is safe, bouncing on a
+ * misconfigured home directory would lose mail. */
+static void die_errno(const char *what, const char *name)
 	__attribute__((noreturn));
-static void die_errno(int code, const char *what, const char *name)
+static void die_errno(const char *what, const char *name)
 {
-	struct str t = STR_ZERO;
+	static struct str t;    /* static: still reachable at exit */
 	const char *e = strerror(errno);
 
 	if (!str_cats(&t, what) || !str_cats(&t, name ? name : "") ||
 	    !str_cats(&t, ": ") || !str_cats(&t, e) ||
-	    !str_cats(&t, code == EXIT_PERM ? ". (#5.2.1)" : ". (#4.3.0)") ||
+	    !str_cats(&t, ". (#4.3.0)") ||
 	    !str_0(&t))
 		nomem();
-	finish(code, t.s, 0, 0);
+	finish(EXIT_TEMP, t.s, 0, 0);
 }
 
 static void env_put(const char *name, const char *value)
@@ -250,9 +253,9 @@ static void home_check(const struct local *s)
 	struct stat st;
 
 	if (chdir(s->home) == -1)
-		die_errno(EXIT_TEMP, "Unable to switch to ", s->home);
+		die_errno("Unable to switch to ", s->home);
 	if (stat(".", &st) == -1)
-		die_errno(EXIT_TEMP, "Unable to stat home directory", 0);
+		die_errno("Unable to stat home directory", 0);
 	if (st.st_mode & (S_IWGRP | S_IWOTH))
 		finish(EXIT_TEMP, "Uh-oh: home directory is writable. (#4.7.0)",
 		       0, 0);
@@ -269,7 +272,7 @@ static int qmail_read(struct local *s, int fd, const char *name)
 	ssize_t r;
 
 	if (fstat(fd, &st) == -1)
-		die_errno(EXIT_TEMP, "Unable to stat ", name);
+		die_errno("Unable to stat ", name);
 	if (!S_ISREG(st.st_mode))
 		return 0;
 	if (st.st_mode & S_IWOTH)
@@ -283,7 +286,7 @@ static int qmail_read(struct local *s, int fd, const char *name)
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			die_errno(EXIT_TEMP, "Unable to read ", name);
+			die_errno("Unable to read ", name);
 		}
 		if (s->cmds.len + (size_t)r > DOTQMAIL_SIZE_MAX)
 			finish(EXIT_TEMP, "Uh-oh: .qmail file is too long. (#4.7.0)",
@@ -303,7 +306,7 @@ static int qmail_try(struct local *s, const char *name)
 	if (fd == -1) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			return 0;
-		die_errno(EXIT_TEMP, "Unable to open ", name);
+		die_errno("Unable to open ", name);
 	}
 	r = qmail_read(s, fd, name);
 	close(fd);
@@ -322,7 +325,7 @@ static int exists(const char *a, const char *b, const struct str *c,
 		nomem();
 	r = stat(n.s, &st);
 	if (r == -1 && errno != ENOENT && errno != ENOTDIR)
-		die_errno(EXIT_TEMP, "Unable to stat ", n.s);
+		die_errno("Unable to stat ", n.s);
 	str_free(&n);
 	return r == 0;
 }
@@ -397,7 +400,7 @@ static void qmail_check(struct local *s)
 			finish(EXIT_TEMP, "Uh-oh: .qmail has file or program "
 			       "delivery but has x bit set. (#4.7.0)", 0, 0);
 	if (r == -1) {
-		struct str t = STR_ZERO;
+		static struct str t;
 
 		if (!str_cats(&t, "Uh-oh: .qmail line ") ||
 		    !str_cats(&t, fmt_u(num, d.line)) || !str_cats(&t, ": ") ||
@@ -448,7 +451,7 @@ static void loop_check(const struct local *s)
 		if (k == RD_LONG)
 			continue;
 		if (k == RD_ERR)
-			die_errno(EXIT_TEMP, "Unable to read message", 0);
+			die_errno("Unable to read message", 0);
 		if (k == RD_EOF || line.len == 1 ||
 		    (line.len == 2 && line.s[0] == '\r'))
 			break;
@@ -471,24 +474,23 @@ static void maildir_one(struct local *s, const char *arg, size_t n)
 	    !str_copyb(&hdr, s->rpline.s, s->rpline.len) ||
 	    !str_catb(&hdr, s->dtline.s, s->dtline.len))
 		nomem();
-	/* the first delivery makes the Maildir */
+	/* the first delivery makes the Maildir; a mistake in the user's
+	 * setup is temporary, as in qmail-local, so no mail is lost to it */
 	if (maildir_make(dir.s, 0700) == -1)
-		die_errno(errno_temporary(errno) ? EXIT_TEMP : EXIT_PERM,
-		          "Unable to make maildir ", dir.s);
+		die_errno("Unable to make maildir ", dir.s);
 	if (s->quota.bytes || s->quota.count) {
 		if (fstat(0, &st) == -1)
-			die_errno(EXIT_TEMP, "Unable to stat message", 0);
+			die_errno("Unable to stat message", 0);
 		q = maildir_quota_check(dir.s, &s->quota,
 		                        (unsigned long long)st.st_size + hdr.len, 1);
 		if (q == -1)
-			die_errno(EXIT_TEMP, "Unable to read quota of ", dir.s);
+			die_errno("Unable to read quota of ", dir.s);
 		if (q == 1)
 			finish(EXIT_TEMP, "Recipient's mailbox is full (#4.2.2)", 0, 0);
 	}
 	rewind0();
 	if (maildir_deliver(dir.s, hdr.s, hdr.len, 0, &name, &size) == -1)
-		die_errno(errno_temporary(errno) ? EXIT_TEMP : EXIT_PERM,
-		          "Unable to deliver to maildir ", dir.s);
+		die_errno("Unable to deliver to maildir ", dir.s);
 	/* kept up to date whenever it exists, quota or not */
 	if (size <= (unsigned long long)LLONG_MAX &&
 	    maildir_quota_add(dir.s, (long long)size, 1) == -1)
@@ -634,16 +636,16 @@ static void mbox_one(struct local *s, const char *arg, size_t n)
 	fd = open(path.s, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK,
 	          0600);
 	if (fd == -1)
-		die_errno(EXIT_TEMP, "Unable to open ", path.s);
+		die_errno("Unable to open ", path.s);
 	if (mbox_lock(fd) == -1) {
 		if (errno == ETIMEDOUT)
 			finish(EXIT_TEMP, "File has been locked for 30 seconds "
 			       "straight. (#4.3.0)", 0, 0);
-		die_errno(EXIT_TEMP, "Unable to lock ", path.s);
+		die_errno("Unable to lock ", path.s);
 	}
 	pos = lseek(fd, 0, SEEK_END);
 	if (pos == -1)
-		die_errno(EXIT_TEMP, "Unable to seek ", path.s);
+		die_errno("Unable to seek ", path.s);
 	if (mbox_write(s, fd) == -1) {
 		int e = errno;
 
@@ -652,10 +654,10 @@ static void mbox_one(struct local *s, const char *arg, size_t n)
 			log_kv("warn", "event", "mbox_truncate", "file", path.s,
 			       "error", strerror(errno), NULL);
 		errno = e;
-		die_errno(EXIT_TEMP, "Unable to write ", path.s);
+		die_errno("Unable to write ", path.s);
 	}
 	if (close(fd) == -1)
-		die_errno(EXIT_TEMP, "Unable to write ", path.s);
+		die_errno("Unable to write ", path.s);
 	str_free(&path);
 }
 
@@ -716,10 +718,10 @@ static void program_one(struct local *s, const char *arg, size_t n)
 		nomem();
 	rewind0();
 	if (pipe2(p, O_CLOEXEC) == -1)
-		die_errno(EXIT_TEMP, "Unable to make a pipe", 0);
+		die_errno("Unable to make a pipe", 0);
 	pid = fork();
 	if (pid == -1)
-		die_errno(EXIT_TEMP, "Unable to fork", 0);
+		die_errno("Unable to fork", 0);
 	if (pid == 0)
 		program_child(cmd.s, p[1]);
 	close(p[1]);
@@ -727,7 +729,7 @@ static void program_one(struct local *s, const char *arg, size_t n)
 	close(p[0]);
 	while (waitpid(pid, &st, 0) == -1)
 		if (errno != EINTR)
-			die_errno(EXIT_TEMP, "Unable to wait for program", 0);
+			die_errno("Unable to wait for program", 0);
 	if (!str_0(&out))
 		nomem();
 	if (!WIFEXITED(st))
@@ -757,7 +759,7 @@ static void forward_all(struct local *s, const struct str *env)
 
 	rewind0();
 	if (qq_start(&q) == -1)
-		die_errno(EXIT_TEMP, "Unable to run the queue program", 0);
+		die_errno("Unable to run the queue program", 0);
 	qq_put(&q, s->dtline.s, s->dtline.len);
 	if (s->nforward > 1)
 		qq_puts(&q, "Precedence: bulk\n");
@@ -767,15 +769,17 @@ static void forward_all(struct local *s, const struct str *env)
 			continue;
 		if (r < 0) {
 			qq_abort(&q);
-			die_errno(EXIT_TEMP, "Unable to read message", 0);
+			die_errno("Unable to read message", 0);
 		}
 		if (r == 0)
 			break;
 		qq_put(&q, buf, (size_t)r);
 	}
 	k = qq_finish(&q, env, &text);
-	if (k == QQ_R_OK)
+	if (k == QQ_R_OK) {
+		str_free(&text);
 		return;
+	}
 	finish(k == QQ_R_PERM ? EXIT_PERM : EXIT_TEMP,
 	       "Unable to forward message: ", text.s, ".");
 }
@@ -833,7 +837,7 @@ static void qmail_run(struct local *s)
 static void report_done(const struct local *s) __attribute__((noreturn));
 static void report_done(const struct local *s)
 {
-	struct str t = STR_ZERO;
+	static struct str t;
 
 	if (!str_cats(&t, "did ") || !str_catu(&t, s->nfile) ||
 	    !str_catc(&t, '+') || !str_catu(&t, s->nforward) ||

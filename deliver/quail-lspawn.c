@@ -4,10 +4,12 @@
  * recipient per request. For each it forks a child that looks the
  * recipient up in the userdb, switches to the mailbox owner and runs
  *   quail-local user home local dash ext domain sender defaultdelivery
- * in the home directory with the message on fd 0, its fds 1 and 2 piped
- * back, and $QUOTA set to the user's Maildir++ quota. quail-local's exit
- * code and output (at most SPAWN_TEXT_MAX bytes) become the result:
- * 0 'K'; 111, 71, 74, 75 or a signal 'Z'; anything else 'D'.
+ * in the home directory with the message on fd 0, its fd 1 piped back,
+ * and $QUOTA set to the user's Maildir++ quota. quail-local's exit code
+ * and its fd 1 (at most SPAWN_TEXT_MAX bytes) become the result: 0 'K';
+ * 111, 71, 74, 75 or a signal 'Z'; anything else 'D'. Its fd 2 is ours,
+ * the log: quail-local writes key=value warnings there, which have no
+ * place in a bounce (it folds a |program's output into its fd 1 itself).
  *
  * Runs as root, in the queue directory (quail-send starts it there).
  * Started as another user it delivers everything as that user, so tests
@@ -128,9 +130,6 @@ static void run_local(const struct spawn_req *r, struct userdb_user *u)
 	argv[9] = 0;
 	if (setenv("QUOTA", u->quota.s, 1) < 0)
 		fail(EXIT_TEMP, "out of memory (#4.3.0)");
-	/* qmail-local writes its reasons to fd 2: they belong in the result */
-	if (dup2(1, 2) < 0)
-		fail(EXIT_TEMP, "unable to set up descriptors (#4.3.0)");
 	execv(local_prog, (char *const *)argv);
 	fail(EXIT_TEMP, errno == ENOENT
 	     ? "local delivery program not available (#4.3.0)"

@@ -109,7 +109,7 @@ static int step(struct hdr *h, char c)
 	case S_BOL:
 		return bol(h, c);
 	case S_NAME:
-		if (is_ftext((unsigned char)c))
+		if (is_ftext((unsigned char)c) && h->text.len - h->line < HDR_NAME_MAX)
 			return put(h, c);
 		if (is_wsp(c)) {
 			h->nlen = h->text.len - h->line;

@@ -24,7 +24,9 @@
  *     line is the start of the body: the bytes of it already read are in
  *     text after the header, text.s[h->len .. text.len), and the rest of
  *     it is still unread. A line starting with a space or tab before any
- *     field is such a line too;
+ *     field is such a line too, and so is one whose would-be name runs
+ *     past HDR_NAME_MAX bytes (a long first body line without a colon,
+ *     in a message with no header, is not an oversized header);
  *   - the end of the input (h->blank is 0). A last field without its
  *     final newline gets one in text, so every field in text ends in LF.
  *
@@ -37,6 +39,7 @@
 
 #define HDR_MAX (256 * 1024)    /* bytes of one header, LF line ends */
 #define HDR_FIELDS_MAX 2000     /* fields in one header */
+#define HDR_NAME_MAX 998        /* bytes of a field name (RFC 5322 2.1.1) */
 #define HDR_ADDR_MAX 1003       /* bytes of one address, as qmail-queue */
 
 enum {

@@ -255,6 +255,24 @@ static void test_limits(void)
 	hdr_init(&h);
 	CHECK(hdr_parse(&h, big.s, big.len, &used) == HDR_DONE);
 	hdr_free(&h);
+
+	/* a name may be HDR_NAME_MAX bytes; past that the line is body */
+	big.len = 0;
+	while (big.len < HDR_NAME_MAX)
+		str_catc(&big, 'n');
+	str_cats(&big, ": v\n\n");
+	hdr_init(&h);
+	CHECK(hdr_parse(&h, big.s, big.len, &used) == HDR_DONE);
+	CHECK(h.nfield == 1 && h.field[0].namelen == HDR_NAME_MAX && h.blank);
+	hdr_free(&h);
+	big.len = 0;
+	while (big.len < HDR_MAX + 10)
+		str_catc(&big, 'n');
+	hdr_init(&h);
+	CHECK(hdr_parse(&h, big.s, big.len, &used) == HDR_DONE);
+	CHECK(h.nfield == 0 && h.len == 0 && !h.blank);
+	CHECK(h.text.len == HDR_NAME_MAX && used == HDR_NAME_MAX);
+	hdr_free(&h);
 	str_free(&big);
 	CHECK(strcmp(hdr_error(HDR_TOOBIG), "header too large") == 0);
 }

@@ -612,10 +612,11 @@ int maildir_quota_read(const char *dir, const struct maildir_quota *q,
 	str_free_keep_errno(&path);
 	if (r == -1)
 		return -1;
+	fq.bytes = fq.count = 0;
 	if (r == 1 && maildirsize_parse(buf, n, &fq, u) &&
-	    fq.bytes == q->bytes && fq.count == q->count)
+	    (!q || (fq.bytes == q->bytes && fq.count == q->count)))
 		return 0;
-	return maildir_quota_recalc(dir, q, u);
+	return maildir_quota_recalc(dir, q ? q : &fq, u);
 }
 
 static int over_one(unsigned long long limit, long long used,

@@ -84,7 +84,9 @@ int maildir_quota_recalc(const char *dir, const struct maildir_quota *q,
                          struct maildir_usage *u);
 
 /* Reads dir/maildirsize into u, recalculating it when missing, too long,
- * malformed or giving another quota than q. */
+ * malformed or giving another quota than q. A reader that has no quota of
+ * its own passes q NULL: the file's quota line is kept (best effort when
+ * the file is damaged; none when it is missing). */
 int maildir_quota_read(const char *dir, const struct maildir_quota *q,
                        struct maildir_usage *u);
 

@@ -430,6 +430,15 @@ static void test_quota_files(void)
 	CHECK(maildir_quota_read(md, &q, &u) == 0);
 	CHECK(file_is(p, "1000S\n145 3\n", 12));
 
+	/* a reader without a quota of its own keeps the file's */
+	put_file(p, "777S,9C\n145 3\n5 1\n");
+	CHECK(maildir_quota_read(md, 0, &u) == 0);
+	CHECK(u.bytes == 150 && u.count == 4);
+	put_file(p, "777S,9C\n145 3\n5 1");
+	CHECK(maildir_quota_read(md, 0, &u) == 0);
+	CHECK(u.bytes == 145 && u.count == 3);
+	CHECK(file_is(p, "777S,9C\n145 3\n", 14));
+
 	/* no maildirsize: an append is a no-op */
 	CHECK(unlink(p) == 0);
 	CHECK(maildir_quota_add(md, 1, 1) == 0);

@@ -30,6 +30,8 @@ static void close3(int a, int b, int c)
 int qq_start(struct qq *q)
 {
 	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t def, none;
 	const char *prog = getenv("QUAILQUEUE");
 	char *argv[2];
 	int m[2] = { -1, -1 }, e[2] = { -1, -1 }, r[2] = { -1, -1 };
@@ -49,7 +51,21 @@ int qq_start(struct qq *q)
 	}
 	argv[0] = (char *)prog;
 	argv[1] = 0;
-	err = posix_spawn_file_actions_init(&fa);
+	/* the queue program starts with default SIGPIPE and no blocked
+	 * signals, whatever the caller had */
+	sigemptyset(&def);
+	sigaddset(&def, SIGPIPE);
+	sigemptyset(&none);
+	err = posix_spawnattr_init(&at);
+	if (!err)
+		err = posix_spawnattr_setsigdefault(&at, &def);
+	if (!err)
+		err = posix_spawnattr_setsigmask(&at, &none);
+	if (!err)
+		err = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF |
+		                               POSIX_SPAWN_SETSIGMASK);
+	if (!err)
+		err = posix_spawn_file_actions_init(&fa);
 	if (!err)
 		err = posix_spawn_file_actions_adddup2(&fa, m[0], 0);
 	if (!err)
@@ -57,8 +73,9 @@ int qq_start(struct qq *q)
 	if (!err)
 		err = posix_spawn_file_actions_adddup2(&fa, r[1], 6);
 	if (!err)
-		err = posix_spawn(&q->pid, prog, &fa, 0, argv, environ);
+		err = posix_spawn(&q->pid, prog, &fa, &at, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
 	close3(m[0], e[0], r[1]);
 	if (err) {
 		close3(m[1], e[1], r[0]);
@@ -184,7 +201,7 @@ int qq_finish(struct qq *q, const struct str *env, struct str *text)
 	char err[256];
 	size_t errlen = 0;
 	ssize_t n;
-	int st;
+	int st, r;
 
 	if (q->pid < 0)
 		return say(text, "4.3.0 queue not running"), QQ_R_TEMP;
@@ -195,6 +212,11 @@ int qq_finish(struct qq *q, const struct str *env, struct str *text)
 	                   io_writeall(q->envfd, "", 1) < 0))
 		q->failed = 1;
 	close(q->envfd);
+	/* reap first: a grandchild holding fd 6 open must not hang us; what
+	 * the program wrote (at most a few hundred bytes) is in the pipe */
+	st = reap(q->pid);
+	q->pid = -1;
+	fcntl(q->errfd, F_SETFL, O_NONBLOCK);
 	for (;;) {
 		n = read(q->errfd, err + errlen, sizeof err - errlen);
 		if (n < 0 && errno == EINTR)
@@ -206,9 +228,13 @@ int qq_finish(struct qq *q, const struct str *env, struct str *text)
 			break;
 	}
 	close(q->errfd);
-	st = reap(q->pid);
-	q->pid = -1;
 	if (st < 0)
 		return say(text, "4.3.0 lost the queue program"), QQ_R_TEMP;
-	return qq_status(st, err, errlen, text);
+	r = qq_status(st, err, errlen, text);
+	/* it never saw all of the message: whatever it says, not queued */
+	if (r == QQ_R_OK && q->failed) {
+		say(text, "4.3.0 queue write error");
+		r = QQ_R_TEMP;
+	}
+	return r;
 }

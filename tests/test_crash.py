@@ -24,8 +24,8 @@ from harness import (QCHECK, Client, Closed, accepted_id, check, stored_form,
                      stuff, wait_for)
 
 SENDER = "crash@client.test"
-SEND_SECONDS = 20       # how long the client keeps sending
-MAX_MESSAGES = 150
+SEND_SECONDS = 15       # how long the client keeps sending
+MAX_MESSAGES = 300
 
 
 def queue_pids(queue_path):
@@ -206,6 +206,6 @@ def check_whole(q, qid, sent, mess_ids):
 	      (qid, key))
 	check(env.sender == SENDER and env.rcpts == [("-", rcpt)],
 	      "envelope %d: %r %r" % (qid, env.sender, env.rcpts))
-	check(not isinstance(outcome, int) or outcome == qid,
-	      "message %s is queued as %d but its 250 said %d" %
-	      (key, qid, outcome))
+	if isinstance(outcome, int):
+		check(outcome == qid, "message %s is queued as %d but its 250 "
+		      "said %d" % (key, qid, outcome))
