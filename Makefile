@@ -67,8 +67,9 @@ queue/quail-qread: queue/quail-qread.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ queue/quail-qread.o lib/libquail.a $(LIBS)
 queue/quail-qcheck: queue/quail-qcheck.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ queue/quail-qcheck.o lib/libquail.a $(LIBS)
-queue/quail-send: queue/quail-send.o queue/bounce.o lib/libquail.a
-	$(CC) $(LDFLAGS) -o $@ queue/quail-send.o queue/bounce.o lib/libquail.a $(LIBS)
+queue/quail-send: queue/quail-send.o queue/bounce.o queue/msgs.o lib/libquail.a
+	$(CC) $(LDFLAGS) -o $@ queue/quail-send.o queue/bounce.o queue/msgs.o \
+		lib/libquail.a $(LIBS)
 queue/quail-inject: queue/quail-inject.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ queue/quail-inject.o lib/libquail.a $(LIBS)
 queue/sendmail: queue/sendmail.o lib/libquail.a
@@ -79,9 +80,10 @@ deliver/quail-lspawn: deliver/quail-lspawn.o deliver/spawn.o lib/libquail.a
 deliver/quail-rspawn: deliver/quail-rspawn.o deliver/spawn.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ deliver/quail-rspawn.o deliver/spawn.o \
 		lib/libquail.a $(LIBS)
-deliver/quail-local: deliver/quail-local.o deliver/dotqmail.o lib/libquail.a
+deliver/quail-local: deliver/quail-local.o deliver/dotqmail.o deliver/mbox.o \
+		lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ deliver/quail-local.o deliver/dotqmail.o \
-		lib/libquail.a $(LIBS)
+		deliver/mbox.o lib/libquail.a $(LIBS)
 
 lib/%_test: lib/%_test.o lib/test.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ $< lib/test.o lib/libquail.a $(LIBS)

@@ -17,6 +17,9 @@
 # Everything is bounded in time and listens on 127.0.0.1 only.  Processes
 # are stopped by the pids we started, never by name.
 
+# Functions hand results back in BENCH_* variables the scripts read.
+# shellcheck disable=SC2034
+
 BENCH_PYTHON=${BENCH_PYTHON:-/usr/bin/python3}
 [ -x "$BENCH_PYTHON" ] || BENCH_PYTHON=python3
 BENCH_TMPBASE=${BENCH_TMPBASE:-/var/tmp}
@@ -54,14 +57,19 @@ bench_on_exit() {
 # bench_kill_tree PID: TERM a process and everything below it, found by
 # parent pid, then KILL whatever is left after a second.
 bench_kill_tree() {
-	local pid=$1 kids k i
-	kids=$(bench_descendants "$pid")
-	kill -TERM "$pid" $kids 2>/dev/null
+	local pid=$1 k i left
+	local -a all
+	read -r -a all <<<"$pid $(bench_descendants "$pid")"
+	kill -TERM "${all[@]}" 2>/dev/null
 	for i in 1 2 3 4 5 6 7 8 9 10; do
-		kill -0 "$pid" $kids 2>/dev/null || break
+		left=0
+		for k in "${all[@]}"; do
+			kill -0 "$k" 2>/dev/null && left=1
+		done
+		[ "$left" = 0 ] && break
 		sleep 0.1
 	done
-	for k in $pid $kids; do
+	for k in "${all[@]}"; do
 		kill -0 "$k" 2>/dev/null && kill -KILL "$k" 2>/dev/null
 	done
 	wait "$pid" 2>/dev/null
@@ -117,12 +125,32 @@ bench_bg() {
 
 # bench_stop PID: stop one process started with bench_bg, and forget it.
 bench_stop() {
-	local pid=$1 p keep=()
-	bench_kill_tree "$pid"
+	bench_kill_tree "$1"
+	bench_forget "$1"
+}
+
+bench_forget() {
+	local p keep=()
 	for p in "${BENCH_PIDS[@]}"; do
-		[ "$p" = "$pid" ] || keep+=("$p")
+		[ "$p" = "$1" ] || keep+=("$p")
 	done
 	BENCH_PIDS=("${keep[@]}")
+}
+
+# bench_run OUT CMD...: run CMD with its stdout in OUT and return its exit
+# status.  CMD runs in the background and we wait for it: bash runs a
+# trap only between foreground commands, so this way a signal stops the
+# benchmark at once instead of after the run.
+bench_run() {
+	local out=$1 pid rc
+	shift
+	"$@" >"$out" </dev/null &
+	pid=$!
+	BENCH_PIDS+=("$pid")
+	wait "$pid"
+	rc=$?
+	bench_forget "$pid"
+	return "$rc"
 }
 
 # --- ports ---------------------------------------------------------------
@@ -184,18 +212,25 @@ bench_kv() {
 # --- timing --------------------------------------------------------------
 
 # bench_timed SECONDS ROOTPIDS LOG CMD...: run CMD (output to LOG) under a
-# time limit and print one line of key=value words:
+# time limit and set BENCH_TIMED to one line of key=value words:
 #   rc       exit status (124 when the limit killed it)
 #   wall     seconds from start to finish
 #   gen_user gen_sys     CPU seconds used by CMD and its children
 #   srv_user srv_sys     CPU seconds used, in the window, by the process
 #                        trees under ROOTPIDS (comma separated; a server)
 #   box_user box_sys box_iowait box_idle   the whole machine, all cores
-# The CPU snapshots are taken outside the timed window.
+# The CPU snapshots are taken outside the timed window.  Needs BENCH_TMP.
 bench_timed() {
-	local limit=$1 roots=$2 log=$3
+	local limit=$1 roots=$2 log=$3 out=$BENCH_TMP/timed.out
 	shift 3
-	"$BENCH_PYTHON" - "$limit" "$roots" "$log" "$@" <<'EOF'
+	BENCH_TIMED=
+	bench_run "$out" "$BENCH_PYTHON" -c "$BENCH_PY_TIMED" \
+		"$limit" "$roots" "$log" "$@" || return 1
+	BENCH_TIMED=$(cat "$out")
+}
+
+# Python, in single quotes: no single quote may appear in it.
+BENCH_PY_TIMED='
 import os, resource, subprocess, sys, time
 
 HZ = os.sysconf("SC_CLK_TCK")
@@ -216,9 +251,9 @@ def proc_table():
 	return t
 
 def tree_ticks(roots):
-	# A live process counts its own time plus its reaped children's
-	# (cutime); a child still alive is counted on its own, so nothing
-	# is counted twice.
+	# A live process counts its own time plus the time of its reaped
+	# children (cutime); a child still alive is counted on its own, so
+	# nothing is counted twice.
 	t = proc_table()
 	kids = {}
 	for pid, v in t.items():
@@ -265,15 +300,24 @@ print("rc=%d wall=%.3f gen_user=%.2f gen_sys=%.2f srv_user=%.2f srv_sys=%.2f "
 	(t1[0] - t0[0]) / HZ, (t1[1] - t0[1]) / HZ,
 	(b1[0] - b0[0]) / HZ, (b1[1] - b0[1]) / HZ,
 	(b1[2] - b0[2]) / HZ, (b1[3] - b0[3]) / HZ))
-EOF
+'
+
+# bench_fsync_rate SECONDS DIR WRITERS FILES BYTES: WRITERS threads
+# together create FILES files of BYTES bytes in DIR, each one
+# open(O_CREAT|O_EXCL), write, fsync, close, within SECONDS; sets
+# BENCH_FSYNC to "files=N wall=S rate=R" (R in files per second).
+# This is the disk's ceiling for a queue that fsyncs each message once.
+# Needs BENCH_TMP.
+bench_fsync_rate() {
+	local limit=$1 out=$BENCH_TMP/fsync.out
+	shift
+	BENCH_FSYNC=
+	bench_run "$out" timeout "$limit" \
+		"$BENCH_PYTHON" -c "$BENCH_PY_FSYNC" "$@" || return 1
+	BENCH_FSYNC=$(cat "$out")
 }
 
-# bench_fsync_rate DIR WRITERS FILES BYTES: WRITERS threads together create
-# FILES files of BYTES bytes in DIR, each one open(O_CREAT|O_EXCL), write,
-# fsync, close; print "files=N wall=S rate=R" (R in files per second).
-# This is the disk's ceiling for a queue that fsyncs each message once.
-bench_fsync_rate() {
-	"$BENCH_PYTHON" - "$@" <<'EOF'
+BENCH_PY_FSYNC='
 import os, sys, threading, time
 
 d, writers, files, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
@@ -304,8 +348,7 @@ wall = time.monotonic() - t0
 if errors:
 	sys.exit("fsync test: " + errors[0])
 print("files=%d wall=%.3f rate=%.2f" % (files, wall, files / wall))
-EOF
-}
+'
 
 # --- a private Postfix instance ------------------------------------------
 #

@@ -22,6 +22,7 @@
 #include "spawn.h"
 
 #define JOB_DIGITS_MAX 20
+#define PIPE_DRAIN_MAX (1024 * 1024)  /* Linux's default pipe-max-size */
 
 struct child {
 	pid_t pid;              /* 0 once reaped */
@@ -264,23 +265,26 @@ static void child_done(struct loop *l, struct child *c)
 	str_free(&reply);
 }
 
-/* Reads what c's pipe holds; closes it at EOF, or, once c has exited,
- * when it is empty: a grandchild holding the pipe open must not hold up
- * the reply. */
+/* Reads what c's pipe holds, up to SPAWN_READ_MAX bytes a call while c
+ * runs, so a chatty child cannot starve the others. Closes it at EOF, or
+ * once c has exited and the pipe is drained: a grandchild holding the pipe
+ * open (or writing on) must not hold up the reply. */
 static void child_read(struct loop *l, struct child *c)
 {
 	char buf[4096];
-	ssize_t n;
-	size_t room;
+	ssize_t n = 0;
+	size_t room, total = 0, max = SPAWN_READ_MAX;
 
-	for (;;) {
+	/* an exited child's output is all in the pipe, at most its size */
+	if (!c->pid)
+		max = l->sp->out_max + PIPE_DRAIN_MAX;
+	while (total < max) {
 		n = read(c->fd, buf, sizeof buf);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && errno == EAGAIN && c->pid)
-			return;
 		if (n <= 0)
 			break;
+		total += (size_t)n;
 		/* past out_max, keep reading so the child never blocks */
 		room = l->sp->out_max - c->out.len;
 		if (room > (size_t)n)
@@ -288,6 +292,8 @@ static void child_read(struct loop *l, struct child *c)
 		if (room && !str_catb(&c->out, buf, room))
 			die_nomem();
 	}
+	if (c->pid && (n > 0 || (n < 0 && errno == EAGAIN)))
+		return;
 	close(c->fd);
 	c->fd = -1;
 }
@@ -575,7 +581,7 @@ static size_t build_pollfds(struct loop *l)
 
 	if (__builtin_add_overflow(l->nkids, 3, &need))
 		die_nomem();
-	if (need > l->capfd) {
+	if (need > l->capfd || !l->pfd) {
 		p = reallocarray(l->pfd, need, sizeof *p);
 		if (!p)
 			die_nomem();

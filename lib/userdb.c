@@ -95,7 +95,7 @@ static int valid_quota(const char *p, size_t n)
 /* Reads the flag words; unknown ones are skipped. 1 ok, 0 malformed. */
 static int scan_flags(const char *p, size_t n, unsigned *out)
 {
-	size_t i = 0, w;
+	size_t i = 0, w, j;
 	char c;
 
 	*out = 0;
@@ -103,7 +103,7 @@ static int scan_flags(const char *p, size_t n, unsigned *out)
 		w = byte_chr(p + i, n - i, ',');
 		if (w == 0)
 			return 0;
-		for (size_t j = 0; j < w; j++) {
+		for (j = 0; j < w; j++) {
 			c = p[i + j];
 			if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
 			      c == '-' || c == '_'))

@@ -18,6 +18,7 @@
  * a header over HDR_MAX, the queue refused it for good); 111 temporary.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -204,7 +205,6 @@ static void name_set(struct ident *id, const char *opt, const char *login,
 
 	if (first >= 'a' && first <= 'z')
 		first = (char)(first - 'a' + 'A');
-
 	id->name.len = 0;
 	if (!n && pw && pw->pw_gecos) {
 		for (i = 0; pw->pw_gecos[i] && pw->pw_gecos[i] != ','; i++) {
@@ -366,12 +366,10 @@ static void rcpt_fromheader(struct inject *x)
 				             x->h.field[i].valuelen, names[j]);
 }
 
-static const char *sort_base;
-
-static int rcpt_cmp(const void *a, const void *b)
+static int rcpt_cmp(const void *a, const void *b, void *base)
 {
 	size_t i = *(const size_t *)a, j = *(const size_t *)b;
-	int c = strcmp(sort_base + i, sort_base + j);
+	int c = strcmp((const char *)base + i, (const char *)base + j);
 
 	return c ? c : (i > j) - (i < j);
 }
@@ -390,8 +388,7 @@ static void envelope(struct inject *x, struct str *env)
 		die_nomem();
 	for (i = 0; i < x->rcpt.len; i += strlen(x->rcpt.s + i) + 1)
 		off[k++] = i;
-	sort_base = x->rcpt.s;
-	qsort(off, n, sizeof *off, rcpt_cmp);
+	qsort_r(off, n, sizeof *off, rcpt_cmp, x->rcpt.s);
 	/* mark each later copy by setting its first byte to 1, which no
 	 * address starts with; keep is the first copy, left unmarked */
 	for (i = 1, keep = off[0]; i < n; i++)
@@ -623,12 +620,27 @@ static void send_message(struct inject *x)
 	body_end(&x->b, &x->q);
 }
 
+/* A caller (cron, a daemon) may start us with fd 1 or 2 closed; the
+ * queue's pipes must not land there, nor log lines in them. */
+static void fds_ensure(void)
+{
+	int fd;
+
+	while ((fd = open("/dev/null", O_RDWR | O_CLOEXEC)) >= 0 && fd <= 2)
+		if (fcntl(fd, F_SETFD, 0) < 0)
+			_exit(EXIT_TEMP);
+	if (fd < 0)
+		_exit(EXIT_TEMP);
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	static struct inject x;
 	struct str env = STR_ZERO, text = STR_ZERO;
 	int i, r;
 
+	fds_ensure();
 	log_init("quail-inject");
 	signal(SIGPIPE, SIG_IGN);
 	opts_parse(&x.o, argc, argv);

@@ -4,7 +4,10 @@
  * ("Fsender\0Trcpt\0...\0" and a final "\0"; nothing after it is read).
  * Writes QUEUE/mess/NN/ID and QUEUE/env/NN/ID (layout in lib/qfile.h),
  * writes "ID\n" to the QUEUE/trigger FIFO, writes "K<ID>" on fd 6 when
- * fd 6 is a pipe, and logs one line on fd 2. It exits 0 only once both
+ * fd 6 is a pipe, and, when QUAIL_SID is set (quail-smtpd sets it, so
+ * the line joins the SMTP log), logs one line on fd 2; otherwise it is
+ * silent on success, as qmail-queue is, so sendmail from cron prints
+ * nothing. It exits 0 only once both
  * files and the directory entries naming them are on disk.
  *
  * Environment: QUAIL_QUEUE names the queue (ignored when setuid or
@@ -334,9 +337,6 @@ static void announce(struct job *j)
 	if (sid)
 		log_kv("info", "event", "queued", "id", id + 1, "bytes", bytes,
 		       "rcpts", rcpts, "from", from, "sid", sid, (char *)0);
-	else
-		log_kv("info", "event", "queued", "id", id + 1, "bytes", bytes,
-		       "rcpts", rcpts, "from", from, (char *)0);
 }
 
 int main(void)

@@ -47,6 +47,7 @@
 #include "fmt.h"
 #include "io.h"
 #include "log.h"
+#include "msgs.h"
 #include "qfile.h"
 #include "retry.h"
 #include "str.h"
@@ -61,20 +62,8 @@
 #define LIFETIME 604800         /* queuelifetime, seconds */
 #define RETRY_BASE 60           /* retrybase, seconds */
 #define RESCAN 600              /* full queue scan, seconds */
-#define HASH_SIZE 65536
 
 extern char **environ;
-
-/* A queued message. Waiting ones cost only this; the envelope is read when
- * the message is due and dropped again after the attempt. */
-struct msg {
-	unsigned long long id;
-	long long next;         /* due time, unix seconds */
-	long heap;              /* index in the due heap, -1 when active */
-	unsigned attempts;
-	struct msg *hnext;
-	struct active *act;
-};
 
 struct active {
 	struct msg *m;
@@ -109,9 +98,6 @@ static struct {
 	struct bounce_cfg bcfg;
 } cfg;
 
-static struct msg *hash[HASH_SIZE];
-static struct msg **heap;
-static size_t nheap, heapcap, nmsg;
 static struct chan chans[2] = { { "local", -1, -1, -1, 0, 0, 0, 0, 0, STR_ZERO },
                                 { "remote", -1, -1, -1, 0, 0, 0, 0, 0, STR_ZERO } };
 static int sigpipe_fd[2];
@@ -132,102 +118,6 @@ static void *xalloc(size_t n)
 	return p;
 }
 
-/* --- the due heap, ordered by next --- */
-
-static void heap_swap(size_t i, size_t j)
-{
-	struct msg *t = heap[i];
-
-	heap[i] = heap[j];
-	heap[j] = t;
-	heap[i]->heap = (long)i;
-	heap[j]->heap = (long)j;
-}
-
-static void heap_up(size_t i)
-{
-	while (i && heap[(i - 1) / 2]->next > heap[i]->next) {
-		heap_swap(i, (i - 1) / 2);
-		i = (i - 1) / 2;
-	}
-}
-
-static void heap_down(size_t i)
-{
-	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, s = i;
-
-		if (l < nheap && heap[l]->next < heap[s]->next)
-			s = l;
-		if (r < nheap && heap[r]->next < heap[s]->next)
-			s = r;
-		if (s == i)
-			return;
-		heap_swap(i, s);
-		i = s;
-	}
-}
-
-static void heap_push(struct msg *m)
-{
-	if (nheap == heapcap) {
-		size_t cap = heapcap ? heapcap * 2 : 1024;
-		struct msg **h = realloc(heap, cap * sizeof *h);
-
-		if (!h)
-			die_nomem();
-		heap = h;
-		heapcap = cap;
-	}
-	heap[nheap] = m;
-	m->heap = (long)nheap++;
-	heap_up(nheap - 1);
-}
-
-static struct msg *heap_pop(void)
-{
-	struct msg *m = heap[0];
-
-	heap_swap(0, --nheap);
-	heap_down(0);
-	m->heap = -1;
-	return m;
-}
-
-/* --- messages --- */
-
-static struct msg **hash_slot(unsigned long long id)
-{
-	struct msg **p = &hash[(id * 0x9e3779b97f4a7c15ULL) >> 48];
-
-	while (*p && (*p)->id != id)
-		p = &(*p)->hnext;
-	return p;
-}
-
-static void msg_add(unsigned long long id, long long due)
-{
-	struct msg **p = hash_slot(id), *m;
-
-	if (*p)
-		return;
-	m = xalloc(sizeof *m);
-	m->id = id;
-	m->next = due;
-	*p = m;
-	nmsg++;
-	heap_push(m);
-}
-
-static void msg_forget(struct msg *m)
-{
-	struct msg **p = hash_slot(m->id);
-
-	*p = m->hnext;
-	nmsg--;
-	free(m);
-}
-
 static void idstr(char buf[FMT_ULONG], unsigned long long id)
 {
 	fmt_u(buf, id);
@@ -240,7 +130,7 @@ static int scan_one(void *arg, int nn, const char *name)
 	(void)arg;
 	(void)nn;
 	if (qfile_id(name, &id))
-		msg_add(id, now());
+		msgs_add(id, now());
 	return 0;
 }
 
@@ -528,7 +418,7 @@ static void msg_remove(struct msg *m)
 		log_kv("warn", "event", "unlink", "file", path, "error",
 		       strerror(errno), (char *)0);
 	log_kv("info", "event", "done", "id", (idstr(id, m->id), id), (char *)0);
-	msg_forget(m);
+	msgs_forget(m);
 }
 
 static void round_end(struct active *a)
@@ -559,7 +449,7 @@ static void round_end(struct active *a)
 	m->next = retry_next((long long)a->env.birth, now(),
 	                     (long long)cfg.retrybase);
 	active_free(a);
-	heap_push(m);
+	msgs_push(m);
 }
 
 /* Starts an attempt on a due message: one job per local recipient, one
@@ -587,12 +477,19 @@ static void msg_start(struct msg *m)
 		m->act = 0;
 		active_free(a);
 		if (gone || r == 0)
-			msg_forget(m); /* quail-qcheck deals with broken files */
+			msgs_forget(m); /* quail-qcheck deals with broken files */
 		else {
 			m->next = now() + (long long)cfg.retrybase;
-			heap_push(m);
+			msgs_push(m);
 		}
 		return;
+	}
+	if (m->attempts == 1) {
+		char bytes[FMT_ULONG], n[FMT_ULONG];
+
+		log_kv("info", "event", "new", "id", (idstr(id, m->id), id),
+		       "from", a->env.sender, "bytes", fmt_u(bytes, a->env.bytes),
+		       "pending", fmt_u(n, a->env.pending), (char *)0);
 	}
 	for (i = 0; i < a->env.nrcpt; i++) {
 		const struct qfile_rcpt *rc = &a->env.rcpt[i];
@@ -642,7 +539,7 @@ static void msg_start(struct msg *m)
 /* Messages with an attempt under way: their envelopes are in memory. */
 static size_t nactive(void)
 {
-	return nmsg - nheap;
+	return msgs_count() - msgs_waiting();
 }
 
 static size_t active_limit(void)
@@ -656,9 +553,9 @@ static void activate_due(void)
 {
 	long long t = now();
 
-	while (!stopping && nheap && heap[0]->next <= t &&
+	while (!stopping && msgs_waiting() && msgs_top()->next <= t &&
 	       nactive() < active_limit())
-		msg_start(heap_pop());
+		msg_start(msgs_pop());
 }
 
 /* Reads "ID\n" lines from the trigger FIFO. */
@@ -678,7 +575,7 @@ static void trigger_read(int fd, struct str *pend)
 		if (pend->s[i] != '\n')
 			continue;
 		if (scan_ulong(pend->s + start, i - start, &id))
-			msg_add(id, now());
+			msgs_add(id, now());
 		start = i + 1;
 	}
 	memmove(pend->s, pend->s + start, pend->len - start);
@@ -736,8 +633,7 @@ static void signals_handle(void)
 	}
 	if (got_alrm) {
 		got_alrm = 0;
-		for (i = 0; i < nheap; i++)
-			heap[i]->next = 0;
+		msgs_all_due();
 		log_kv("info", "event", "retry-all", (char *)0);
 	}
 	if (got_term && !stopping) {
@@ -820,7 +716,7 @@ int main(int argc, char **argv)
 	{
 		char n[FMT_ULONG];
 
-		log_kv("info", "event", "start", "queued", fmt_u(n, nmsg),
+		log_kv("info", "event", "start", "queued", fmt_u(n, msgs_count()),
 		       (char *)0);
 	}
 	for (;;) {
@@ -839,8 +735,8 @@ int main(int argc, char **argv)
 			if (!stopping)
 				chan_dispatch(&chans[k]);
 		t = now();
-		if (nheap && !stopping && nactive() < active_limit()) {
-			wait = (heap[0]->next - t) * 1000;
+		if (msgs_waiting() && !stopping && nactive() < active_limit()) {
+			wait = (msgs_top()->next - t) * 1000;
 			if (wait < 0)
 				wait = 0;
 		}

@@ -20,8 +20,8 @@ import subprocess
 import threading
 import time
 
-from harness import (QCHECK, Client, Closed, accepted_id, check, stored_form,
-                     stuff, wait_for)
+from harness import (QCHECK, Client, Closed, TestFailure, accepted_id, check,
+                     stored_form, stuff, wait_for)
 
 SENDER = "crash@client.test"
 SEND_SECONDS = 15       # how long the client keeps sending
@@ -178,10 +178,10 @@ def test_kill_quail_queue(fx):
 			continue
 		check(outcome in env_ids, "message %s got 250 (ID %d) but has no "
 		      "envelope" % (key, outcome))
-		check_whole(q, outcome, sent, mess_ids)
+		check_whole(q, outcome, sent, mess_ids, s.log())
 	# 2. Everything scheduled is whole, whether or not it got a 250.
 	for qid in env_ids:
-		check_whole(q, qid, sent, mess_ids)
+		check_whole(q, qid, sent, mess_ids, s.log())
 	# 3. quail-qcheck, report only (-n), finds no damaged envelope.
 	p = subprocess.run([QCHECK, "-n", "-q", q.path], stdout=subprocess.PIPE,
 	                   stderr=subprocess.PIPE, timeout=60)
@@ -192,8 +192,13 @@ def test_kill_quail_queue(fx):
 test_kill_quail_queue.timeout = 90
 
 
-def check_whole(q, qid, sent, mess_ids):
-	check(qid in mess_ids, "env/ %d has no mess/ file" % qid)
+def check_whole(q, qid, sent, mess_ids, log=""):
+	if qid not in mess_ids:
+		said = [k for k, v in sent.items() if v[2] == qid]
+		lines = [l for l in log.splitlines() if str(qid) in l]
+		raise TestFailure("env/ %d has no mess/ file (client %s); log: %s" %
+		                  (qid, "got 250 for it" if said else
+		                   "did not get 250 for it", " | ".join(lines)))
 	env = q.envelope(qid)
 	size = os.path.getsize(q.file("mess", qid))
 	check(env.bytes == size, "env/ %d says %d bytes, mess/ has %d" %
