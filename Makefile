@@ -19,34 +19,36 @@ WARN = -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -Wall -Wextra -Werror \
 	-D_FORTIFY_SOURCE=2 -fstack-protector-strong
 PATHS = -DBINDIR='"$(BINDIR)"' -DCONTROLDIR='"$(CONTROLDIR)"' \
 	-DQUEUEDIR='"$(QUEUEDIR)"'
-ALLCFLAGS = $(WARN) $(PATHS) -Ilib $(CFLAGS)
+ALLCFLAGS = $(WARN) $(PATHS) -Ilib $(PGINC) $(CFLAGS)
 LDFLAGS =
-LIBS = -lcdb
+LIBS = -lcdb -lpq -lcrypt
+PGINC = -I/usr/include/postgresql
 SANFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=all
 FUZZCC = clang
-FUZZFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -Ilib $(PATHS) \
+FUZZFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -Ilib $(PGINC) $(PATHS) \
 	-D_DEFAULT_SOURCE -D_GNU_SOURCE
 
 LIBSRC = lib/str.c lib/fmt.c lib/io.c lib/log.c lib/control.c lib/date.c \
 	lib/addr.c lib/uniq.c lib/cdbf.c lib/qfile.c lib/maildir.c lib/hdr.c lib/qq.c \
-	lib/userdb.c
+	lib/userdb.c lib/userdb_pg.c lib/pwcheck.c lib/base64.c
 LIBOBJ = $(LIBSRC:.c=.o)
 
 PROGS = smtpd/quail-smtpd queue/quail-queue queue/quail-qstat \
 	queue/quail-qread queue/quail-qcheck queue/quail-inject queue/sendmail \
 	queue/quail-send deliver/quail-local deliver/quail-lspawn \
-	deliver/quail-rspawn
-SMTPDOBJ = smtpd/quail-smtpd.o smtpd/cmd.o smtpd/data.o
+	deliver/quail-rspawn auth/quail-users auth/quail-checkpassword
+SMTPDOBJ = smtpd/quail-smtpd.o smtpd/cmd.o smtpd/data.o smtpd/auth.o
 
 # Unit tests: each NAME_test.c beside its code, linked with the library
 # and, for smtpd, the smtpd modules.
 TESTS = lib/str_test lib/fmt_test lib/io_test lib/control_test \
 	lib/addr_test lib/uniq_test lib/qfile_test \
 	smtpd/cmd_test smtpd/data_test lib/maildir_test lib/hdr_test \
-	deliver/dotqmail_test lib/userdb_test
+	deliver/dotqmail_test lib/userdb_test lib/pwcheck_test lib/base64_test \
+	smtpd/auth_test
 FUZZERS = fuzz/fuzz_addr fuzz/fuzz_cmd fuzz/fuzz_data fuzz/fuzz_hdr \
-	fuzz/fuzz_dotqmail
+	fuzz/fuzz_dotqmail fuzz/fuzz_auth
 
 all: $(PROGS) $(TESTS)
 
@@ -80,6 +82,10 @@ deliver/quail-lspawn: deliver/quail-lspawn.o deliver/spawn.o lib/libquail.a
 deliver/quail-rspawn: deliver/quail-rspawn.o deliver/spawn.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ deliver/quail-rspawn.o deliver/spawn.o \
 		lib/libquail.a $(LIBS)
+auth/quail-users: auth/quail-users.o lib/libquail.a
+	$(CC) $(LDFLAGS) -o $@ auth/quail-users.o lib/libquail.a $(LIBS)
+auth/quail-checkpassword: auth/quail-checkpassword.o lib/libquail.a
+	$(CC) $(LDFLAGS) -o $@ auth/quail-checkpassword.o lib/libquail.a $(LIBS)
 deliver/quail-local: deliver/quail-local.o deliver/dotqmail.o deliver/mbox.o \
 		lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ deliver/quail-local.o deliver/dotqmail.o \
@@ -87,8 +93,9 @@ deliver/quail-local: deliver/quail-local.o deliver/dotqmail.o deliver/mbox.o \
 
 lib/%_test: lib/%_test.o lib/test.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ $< lib/test.o lib/libquail.a $(LIBS)
-smtpd/%_test: smtpd/%_test.o smtpd/cmd.o smtpd/data.o lib/test.o lib/libquail.a
-	$(CC) $(LDFLAGS) -o $@ $< smtpd/cmd.o smtpd/data.o lib/test.o \
+smtpd/%_test: smtpd/%_test.o smtpd/cmd.o smtpd/data.o smtpd/auth.o lib/test.o \
+		lib/libquail.a
+	$(CC) $(LDFLAGS) -o $@ $< smtpd/cmd.o smtpd/data.o smtpd/auth.o lib/test.o \
 		lib/libquail.a $(LIBS)
 deliver/%_test: deliver/%_test.o deliver/dotqmail.o lib/test.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ $< deliver/dotqmail.o lib/test.o lib/libquail.a $(LIBS)
@@ -97,10 +104,10 @@ deliver/%_test: deliver/%_test.o deliver/dotqmail.o lib/test.o lib/libquail.a
 SANTESTS = $(TESTS:%=san/%)
 san/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(WARN) $(PATHS) -Ilib $(SANFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(WARN) $(PATHS) -Ilib $(PGINC) $(SANFLAGS) -MMD -MP -c -o $@ $<
 san/lib/%_test: san/lib/%_test.o san/lib/test.o $(LIBOBJ:%=san/%)
 	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
-san/smtpd/%_test: san/smtpd/%_test.o san/smtpd/cmd.o san/smtpd/data.o \
+san/smtpd/%_test: san/smtpd/%_test.o san/smtpd/cmd.o san/smtpd/data.o san/smtpd/auth.o \
 		san/lib/test.o $(LIBOBJ:%=san/%)
 	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
 san/deliver/%_test: san/deliver/%_test.o san/deliver/dotqmail.o \
@@ -125,6 +132,9 @@ fuzz/fuzz_dotqmail: deliver/fuzz_dotqmail.c deliver/dotqmail.c $(LIBSRC)
 	@mkdir -p fuzz
 	$(FUZZCC) $(FUZZFLAGS) -o $@ deliver/fuzz_dotqmail.c deliver/dotqmail.c \
 		$(LIBSRC) $(LIBS)
+fuzz/fuzz_auth: smtpd/fuzz_auth.c smtpd/auth.c $(LIBSRC)
+	@mkdir -p fuzz
+	$(FUZZCC) $(FUZZFLAGS) -o $@ smtpd/fuzz_auth.c smtpd/auth.c $(LIBSRC) $(LIBS)
 fuzz: $(FUZZERS)
 
 deps:

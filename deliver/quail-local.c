@@ -22,7 +22,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -34,13 +33,13 @@
 #include "io.h"
 #include "log.h"
 #include "maildir.h"
+#include "mbox.h"
 #include "qq.h"
 #include "str.h"
 
 #define HEADER_LINE_MAX 4096    /* a longer header line is no Delivered-To */
 #define PROGRAM_OUTPUT_MAX 1000 /* bytes of program output kept */
 #define RESULT_MAX 2000         /* bytes of the result line */
-#define MBOX_LOCK_WAIT 30       /* s to wait for an mbox lock */
 #define COPY_BUF 16384
 
 struct local {
@@ -369,9 +368,11 @@ static void qmail_find(struct local *s)
 			break;
 		found = qmail_try(s, name.s);
 	}
+	/* user-ext with no .qmail-ext or -default file is delivered as to
+	 * the user (qmail would bounce it): plus addresses and a domain's
+	 * catch-all need no setup, as with Postfix and Dovecot */
 	if (!found && *s->dash)
-		finish(EXIT_PERM, "Sorry, no mailbox here by that name. (#5.1.1)",
-		       0, 0);
+		found = qmail_try(s, ".qmail");
 	/* DEFAULT is the original (not lower-cased) ext from that offset */
 	if (found && def >= 0 && (size_t)def <= strlen(s->ext))
 		env_put("DEFAULT", s->ext + def);
@@ -501,164 +502,24 @@ static void maildir_one(struct local *s, const char *arg, size_t n)
 	str_free(&hdr);
 }
 
-/* mboxrd quoting: a line that matches ^>*From gets one more '>'. The
- * state survives across buffers: gt '>'s and the first fm bytes of
- * "From " seen at the start of the current line. */
-struct mbq {
-	struct wr w;
-	int bol;
-	unsigned long long gt;
-	size_t fm;
-	char last;
-};
-
-static int mbq_gts(struct mbq *m, unsigned long long n)
-{
-	static const char gts[] = ">>>>>>>>>>>>>>>>";
-	size_t k;
-
-	while (n) {
-		k = n < sizeof gts - 1 ? (size_t)n : sizeof gts - 1;
-		if (wr_put(&m->w, gts, k) == -1)
-			return -1;
-		n -= k;
-	}
-	return 0;
-}
-
-/* The held-back start of a line, quoted or not. */
-static int mbq_flush(struct mbq *m, int quote)
-{
-	if ((quote && wr_put(&m->w, ">", 1) == -1) || mbq_gts(m, m->gt) == -1 ||
-	    wr_put(&m->w, "From ", m->fm) == -1)
-		return -1;
-	m->bol = 0;
-	m->gt = 0;
-	m->fm = 0;
-	return 0;
-}
-
-static int mbq_put(struct mbq *m, const char *p, size_t n)
-{
-	size_t i = 0, k;
-
-	while (i < n) {
-		if (m->bol) {
-			char c = p[i];
-
-			if (!m->fm && c == '>') {
-				m->gt++;
-				i++;
-				continue;
-			}
-			if (c == "From "[m->fm]) {
-				i++;
-				if (++m->fm == 5 && mbq_flush(m, 1) == -1)
-					return -1;
-				continue;
-			}
-			if (mbq_flush(m, 0) == -1)
-				return -1;
-		}
-		k = byte_chr(p + i, n - i, '\n');
-		if (k < n - i) {
-			k++;
-			m->bol = 1;
-		}
-		if (wr_put(&m->w, p + i, k) == -1)
-			return -1;
-		i += k;
-	}
-	if (n)
-		m->last = p[n - 1];
-	return 0;
-}
-
-static int mbox_write(struct local *s, int fd)
-{
-	char out[COPY_BUF], in[COPY_BUF];
-	struct mbq m;
-	ssize_t r;
-
-	memset(&m, 0, sizeof m);
-	wr_init(&m.w, fd, out, sizeof out, -1);
-	m.bol = 1;
-	m.last = '\n';
-	if (wr_put(&m.w, s->ufline.s, s->ufline.len) == -1 ||
-	    wr_put(&m.w, s->rpline.s, s->rpline.len) == -1 ||
-	    wr_put(&m.w, s->dtline.s, s->dtline.len) == -1)
-		return -1;
-	for (;;) {
-		r = read(0, in, sizeof in);
-		if (r == 0)
-			break;
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (mbq_put(&m, in, (size_t)r) == -1)
-			return -1;
-	}
-	if (m.bol && (m.gt || m.fm) && mbq_flush(&m, 0) == -1)
-		return -1;
-	/* the message ends in LF, then a blank line separates it */
-	if ((m.last != '\n' && wr_put(&m.w, "\n", 1) == -1) ||
-	    wr_put(&m.w, "\n", 1) == -1 || wr_flush(&m.w) == -1)
-		return -1;
-	return fsync(fd);
-}
-
-static int mbox_lock(int fd)
-{
-	int i;
-
-	for (i = 0; i < MBOX_LOCK_WAIT; i++) {
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-			return 0;
-		if (errno != EWOULDBLOCK && errno != EINTR)
-			return -1;
-		sleep(1);
-	}
-	errno = ETIMEDOUT;
-	return -1;
-}
-
 static void mbox_one(struct local *s, const char *arg, size_t n)
 {
-	struct str path = STR_ZERO;
-	off_t pos;
-	int fd;
+	struct str path = STR_ZERO, head = STR_ZERO, err = STR_ZERO;
 
-	if (!str_copyb(&path, arg, n) || !str_0(&path))
+	if (!str_copyb(&path, arg, n) || !str_0(&path) ||
+	    !str_copyb(&head, s->ufline.s, s->ufline.len) ||
+	    !str_catb(&head, s->rpline.s, s->rpline.len) ||
+	    !str_catb(&head, s->dtline.s, s->dtline.len))
 		nomem();
 	rewind0();
-	fd = open(path.s, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK,
-	          0600);
-	if (fd == -1)
-		die_errno("Unable to open ", path.s);
-	if (mbox_lock(fd) == -1) {
-		if (errno == ETIMEDOUT)
-			finish(EXIT_TEMP, "File has been locked for 30 seconds "
-			       "straight. (#4.3.0)", 0, 0);
-		die_errno("Unable to lock ", path.s);
+	if (mbox_deliver(path.s, 0, head.s, head.len, &err) != MBOX_OK) {
+		if (!err.len)
+			nomem();
+		finish(EXIT_TEMP, err.s, 0, 0);
 	}
-	pos = lseek(fd, 0, SEEK_END);
-	if (pos == -1)
-		die_errno("Unable to seek ", path.s);
-	if (mbox_write(s, fd) == -1) {
-		int e = errno;
-
-		/* never leave half a message for the next one to join */
-		if (ftruncate(fd, pos) == -1)
-			log_kv("warn", "event", "mbox_truncate", "file", path.s,
-			       "error", strerror(errno), NULL);
-		errno = e;
-		die_errno("Unable to write ", path.s);
-	}
-	if (close(fd) == -1)
-		die_errno("Unable to write ", path.s);
 	str_free(&path);
+	str_free(&head);
+	str_free(&err);
 }
 
 static void program_child(const char *cmd, int out) __attribute__((noreturn));
