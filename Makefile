@@ -21,6 +21,9 @@ PATHS = -DBINDIR='"$(BINDIR)"' -DCONTROLDIR='"$(CONTROLDIR)"' \
 	-DQUEUEDIR='"$(QUEUEDIR)"'
 ALLCFLAGS = $(WARN) $(PATHS) -Ilib $(PGINC) $(CFLAGS)
 LDFLAGS =
+# Programs exec'd once per message or delivery link statically: no
+# dynamic loader work on the hot path.
+STATIC = -static
 LIBS = -lcdb -lpq -lcrypt
 PGINC = -I/usr/include/postgresql
 SANFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
@@ -62,7 +65,7 @@ lib/libquail.a: $(LIBOBJ)
 smtpd/quail-smtpd: $(SMTPDOBJ) lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ $(SMTPDOBJ) lib/libquail.a $(LIBS)
 queue/quail-queue: queue/quail-queue.o lib/libquail.a
-	$(CC) $(LDFLAGS) -o $@ queue/quail-queue.o lib/libquail.a $(LIBS)
+	$(CC) $(LDFLAGS) $(STATIC) -o $@ queue/quail-queue.o lib/libquail.a
 queue/quail-qstat: queue/quail-qstat.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ queue/quail-qstat.o lib/libquail.a $(LIBS)
 queue/quail-qread: queue/quail-qread.o lib/libquail.a
@@ -88,8 +91,8 @@ auth/quail-checkpassword: auth/quail-checkpassword.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ auth/quail-checkpassword.o lib/libquail.a $(LIBS)
 deliver/quail-local: deliver/quail-local.o deliver/dotqmail.o deliver/mbox.o \
 		lib/libquail.a
-	$(CC) $(LDFLAGS) -o $@ deliver/quail-local.o deliver/dotqmail.o \
-		deliver/mbox.o lib/libquail.a $(LIBS)
+	$(CC) $(LDFLAGS) $(STATIC) -o $@ deliver/quail-local.o deliver/dotqmail.o \
+		deliver/mbox.o lib/libquail.a
 
 lib/%_test: lib/%_test.o lib/test.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ $< lib/test.o lib/libquail.a $(LIBS)

@@ -1,5 +1,6 @@
-/* The user database, cdb backend. The format and the lookup order are
- * described in userdb.h. */
+/* The user database: the value format, the lookup order, and the cdb
+ * backend; the PostgreSQL backend is userdb_pg.c. Both are described in
+ * userdb.h. */
 #include <cdb.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -7,22 +8,44 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "control.h"
 #include "fmt.h"
+#include "log.h"
 #include "userdb.h"
 
-/* One open database for the keys of one lookup, so all of them see the
- * same file even when it is replaced meanwhile. */
-struct db {
-	struct cdb c;
-	struct str key;
-	const char *val;
-	size_t vlen;
-};
+static const struct userdb_backend userdb_cdb;
+
+/* The backend named by the control file, once known; a failure to read
+ * the file is not remembered, so the next lookup tries again. */
+static const struct userdb_backend *chosen;
+
+static const struct userdb_backend *backend(void)
+{
+	struct str v = STR_ZERO;
+
+	if (chosen)
+		return chosen;
+	if (control_line("userdb", &v, "cdb") < 0)
+		return 0;
+	if (str_eqb(&v, "cdb", 3))
+		chosen = &userdb_cdb;
+	else if (str_eqb(&v, "pgsql", 5))
+		chosen = &userdb_pgsql;
+	else
+		log_kv("warn", "event", "userdb", "error", "unknown backend",
+		       "backend", v.s, (char *)0);
+	str_free(&v);
+	if (!chosen)
+		errno = EINVAL;
+	return chosen;
+}
 
 const char *userdb_path(void)
 {
 	const char *p = getenv("QUAIL_USERDB");
 
+	if (chosen == &userdb_pgsql)
+		return "pgsql";
 	/* a setuid caller must not be pointed at a file of the user's making */
 	if (getuid() != geteuid() || getgid() != getegid())
 		return USERDB;
@@ -40,6 +63,8 @@ void userdb_free(struct userdb_user *u)
 	str_free(&u->name);
 	str_free(&u->ext);
 }
+
+/* -- The value ---------------------------------------------------------- */
 
 /* 1 when p[0..n) is a decimal id that fits the type and is not -1, the
  * value that means "unchanged" to setuid and chown. */
@@ -73,6 +98,39 @@ static int valid_maildir(const char *p, size_t n)
 	return p[0] == '/' || (n >= 2 && p[0] == '.' && p[1] == '/');
 }
 
+/* "&local@domain": both parts non-empty, no space (the caller checked
+ * for control characters). */
+static int valid_forward(const char *p, size_t n)
+{
+	size_t at;
+
+	if (n < 4 || n - 1 > USERDB_ADDR_MAX || p[0] != '&')
+		return 0;
+	if (byte_chr(p, n, ' ') != n)
+		return 0;
+	for (at = n; at > 1 && p[at - 1] != '@'; at--)
+		;
+	return at > 2 && at < n;
+}
+
+/* One or more forwards joined by single spaces. */
+static int valid_alias(const char *p, size_t n)
+{
+	size_t i = 0, w;
+
+	if (n == 0 || !printable(p, n))
+		return 0;
+	for (;;) {
+		w = byte_chr(p + i, n - i, ' ');
+		if (!valid_forward(p + i, w))
+			return 0;
+		i += w;
+		if (i == n)
+			return 1;
+		i++;            /* a trailing space leaves an empty forward */
+	}
+}
+
 /* Empty, or NNNS / NNNC items joined by ','. */
 static int valid_quota(const char *p, size_t n)
 {
@@ -92,6 +150,27 @@ static int valid_quota(const char *p, size_t n)
 	}
 }
 
+static const struct {
+	const char *word;
+	unsigned bit;
+} flag_words[] = {
+	{ "disabled", USERDB_DISABLED },
+	{ "nopop", USERDB_NOPOP },
+	{ "noimap", USERDB_NOIMAP },
+	{ "nosmtp", USERDB_NOSMTP },
+};
+
+static unsigned flag_bit(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof flag_words / sizeof flag_words[0]; i++)
+		if (strlen(flag_words[i].word) == n &&
+		    !memcmp(p, flag_words[i].word, n))
+			return flag_words[i].bit;
+	return 0;
+}
+
 /* Reads the flag words; unknown ones are skipped. 1 ok, 0 malformed. */
 static int scan_flags(const char *p, size_t n, unsigned *out)
 {
@@ -109,12 +188,7 @@ static int scan_flags(const char *p, size_t n, unsigned *out)
 			      c == '-' || c == '_'))
 				return 0;
 		}
-		if (w == 8 && !memcmp(p + i, "disabled", 8))
-			*out |= USERDB_DISABLED;
-		else if (w == 5 && !memcmp(p + i, "nopop", 5))
-			*out |= USERDB_NOPOP;
-		else if (w == 6 && !memcmp(p + i, "noimap", 6))
-			*out |= USERDB_NOIMAP;
+		*out |= flag_bit(p + i, w);
 		i += w;
 		if (i < n && ++i == n)
 			return 0;       /* a trailing ',' */
@@ -133,6 +207,7 @@ int userdb_parse(const char *v, size_t n, struct userdb_user *u)
 	size_t flen[6], i = 0, k, at = 0;
 	unsigned long long uid, gid;
 	unsigned flags;
+	int alias;
 
 	if (n > USERDB_RECORD_MAX || memchr(v, 0, n))
 		return 0;
@@ -144,8 +219,10 @@ int userdb_parse(const char *v, size_t n, struct userdb_user *u)
 		flen[k] = i - at;
 		at = i + 1;
 	}
+	alias = flen[3] > 0 && f[3][0] == '&';
 	if (!scan_id(f[0], flen[0], &uid) || !scan_id(f[1], flen[1], &gid) ||
-	    !valid_home(f[2], flen[2]) || !valid_maildir(f[3], flen[3]) ||
+	    !valid_home(f[2], flen[2]) ||
+	    !(alias ? valid_alias(f[3], flen[3]) : valid_maildir(f[3], flen[3])) ||
 	    !valid_quota(f[4], flen[4]) || !scan_flags(f[5], flen[5], &flags) ||
 	    !printable(v + at, n - at))
 		return 0;
@@ -154,17 +231,56 @@ int userdb_parse(const char *v, size_t n, struct userdb_user *u)
 		return -1;
 	u->uid = (uid_t)uid;
 	u->gid = (gid_t)gid;
-	u->flags = flags;
+	u->flags = flags | (alias ? USERDB_ALIAS : 0);
 	return 1;
 }
 
-/* Looks key up: 1 found (db->val), 0 not, -1 error. */
-static int db_find(struct db *db)
+int userdb_forwards(const struct userdb_user *u, struct str *out)
+{
+	const char *p = u->maildir.s;
+	size_t n = u->maildir.len, i = 0, w;
+
+	out->len = 0;
+	if (!(u->flags & USERDB_ALIAS))
+		return 0;
+	while (i < n) {
+		w = byte_chr(p + i, n - i, ' ');
+		if (!str_catb(out, p + i, w) || !str_catc(out, '\n'))
+			return -1;
+		i += w + (w < n - i);
+	}
+	return str_0(out) ? 1 : -1;
+}
+
+/* -- The cdb backend ------------------------------------------------------ */
+
+/* One open file for the keys of one lookup, so all of them see the same
+ * file even when it is replaced meanwhile. */
+static struct cdb db;
+
+static int file_begin(void)
+{
+	int fd, saved;
+
+	fd = open(userdb_path(), O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	errno = 0;
+	if (cdb_init(&db, fd) != 0) {
+		saved = errno ? errno : EPROTO;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
+static int file_get(const char *key, size_t n, const char **v, size_t *vn)
 {
 	int r;
 
 	errno = 0;
-	r = cdb_find(&db->c, db->key.s, (unsigned)db->key.len);
+	r = cdb_find(&db, key, (unsigned)n);
 	if (r < 0) {
 		if (!errno)
 			errno = EPROTO;
@@ -172,27 +288,49 @@ static int db_find(struct db *db)
 	}
 	if (r == 0)
 		return 0;
-	db->vlen = cdb_datalen(&db->c);
-	db->val = cdb_getdata(&db->c);
-	if (!db->val) {
+	*vn = cdb_datalen(&db);
+	*v = cdb_getdata(&db);
+	if (!*v) {
 		errno = EPROTO;
 		return -1;
 	}
 	return 1;
 }
 
-/* Tries the key name@domain: 1, 0 or -1 as db_find. name is "" for the
- * catch-all. */
-static int try_key(struct db *db, const char *name, size_t nlen,
+static void file_end(void)
+{
+	int saved = errno, fd = cdb_fileno(&db);
+
+	cdb_free(&db);
+	close(fd);
+	errno = saved;
+}
+
+static const struct userdb_backend userdb_cdb = {
+	"cdb", file_begin, file_get, 0, file_end
+};
+
+/* -- The lookup order ----------------------------------------------------- */
+
+struct search {
+	const struct userdb_backend *be;
+	struct str key;
+	const char *val;
+	size_t vlen;
+};
+
+/* Tries the key name@domain: 1, 0 or -1 as a backend's get. name is ""
+ * for the catch-all. */
+static int try_key(struct search *s, const char *name, size_t nlen,
                    const struct userdb_user *u)
 {
-	db->key.len = 0;
-	if (!str_catb(&db->key, name, nlen) || !str_catc(&db->key, '@') ||
-	    !str_catb(&db->key, u->domain.s, u->domain.len)) {
+	s->key.len = 0;
+	if (!str_catb(&s->key, name, nlen) || !str_catc(&s->key, '@') ||
+	    !str_catb(&s->key, u->domain.s, u->domain.len) || !str_0(&s->key)) {
 		errno = ENOMEM;
 		return -1;
 	}
-	return db_find(db);
+	return s->be->get(s->key.s, s->key.len, &s->val, &s->vlen);
 }
 
 /* Fills the match fields for a key found: name and ext. */
@@ -212,31 +350,31 @@ static int is_role(const struct str *local)
 	return str_eqb(local, "abuse", 5) || str_eqb(local, "mailer-daemon", 13);
 }
 
-/* Runs the lookup order of userdb.h on an open database. */
-static int search(struct db *db, struct userdb_user *u)
+/* Runs the lookup order of userdb.h. */
+static int search(struct search *s, struct userdb_user *u)
 {
 	const char *l = u->local.s;
 	size_t n = u->local.len, i;
 	int r;
 
-	r = try_key(db, l, n, u);
+	r = try_key(s, l, n, u);
 	if (r)
 		return r < 0 ? r : matched(u, USERDB_EXACT, l, n, "", 0);
 	for (i = n; i-- > 1;) {
 		if (l[i] != '-')
 			continue;
-		r = try_key(db, l, i, u);
+		r = try_key(s, l, i, u);
 		if (r)
 			return r < 0 ? r : matched(u, USERDB_EXTENSION, l, i,
 			                           l + i + 1, n - i - 1);
 	}
 	if (is_role(&u->local)) {
-		r = try_key(db, "postmaster", 10, u);
+		r = try_key(s, "postmaster", 10, u);
 		if (r)
 			return r < 0 ? r : matched(u, USERDB_ROLE, "postmaster",
 			                           10, "", 0);
 	}
-	r = try_key(db, "", 0, u);
+	r = try_key(s, "", 0, u);
 	if (r)
 		return r < 0 ? r : matched(u, USERDB_CATCHALL, "", 0, l, n);
 	return 0;
@@ -262,36 +400,20 @@ static int split(const char *addr, size_t len, struct userdb_user *u)
 	return 1;
 }
 
-static int open_db(struct db *db)
+/* The record found, parsed into u: 1, or -1 for a malformed one. */
+static int found(const struct search *s, struct userdb_user *u)
 {
-	int fd, saved;
+	int r = userdb_parse(s->val, s->vlen, u);
 
-	fd = open(userdb_path(), O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	errno = 0;
-	if (cdb_init(&db->c, fd) != 0) {
-		saved = errno ? errno : EPROTO;
-		close(fd);
-		errno = saved;
-		return -1;
-	}
-	return 0;
-}
-
-static void close_db(struct db *db)
-{
-	int saved = errno, fd = cdb_fileno(&db->c);
-
-	cdb_free(&db->c);
-	close(fd);
-	str_free(&db->key);
-	errno = saved;
+	if (r > 0)
+		return 1;
+	errno = r == 0 ? EBADMSG : ENOMEM;
+	return -1;
 }
 
 int userdb_lookup(const char *addr, size_t len, struct userdb_user *u)
 {
-	struct db db;
+	struct search s = { 0, STR_ZERO, 0, 0 };
 	int r;
 
 	r = split(addr, len, u);
@@ -300,19 +422,58 @@ int userdb_lookup(const char *addr, size_t len, struct userdb_user *u)
 			errno = ENOMEM;
 		return r;
 	}
-	memset(&db, 0, sizeof db);
-	if (open_db(&db) < 0)
+	s.be = backend();
+	if (!s.be || s.be->begin() < 0)
 		return -1;
-	r = search(&db, u);
-	if (r == 1) {
-		r = userdb_parse(db.val, db.vlen, u);
-		if (r == 0) {
-			errno = EBADMSG;
-			r = -1;
-		} else if (r < 0) {
-			errno = ENOMEM;
-		}
+	r = search(&s, u);
+	if (r == 1)
+		r = found(&s, u);
+	s.be->end();
+	str_free(&s.key);
+	return r;
+}
+
+/* The marker key "%domain" through get, for backends without a domain
+ * query. */
+static int domain_key(const struct userdb_backend *be, const struct str *d)
+{
+	struct str key = STR_ZERO;
+	const char *v;
+	size_t vn;
+	int r;
+
+	if (!str_catc(&key, '%') || !str_catb(&key, d->s, d->len) ||
+	    !str_0(&key)) {
+		str_free(&key);
+		errno = ENOMEM;
+		return -1;
 	}
-	close_db(&db);
+	r = be->get(key.s, key.len, &v, &vn);
+	str_free(&key);
+	return r;
+}
+
+int userdb_domain(const char *domain, size_t len)
+{
+	const struct userdb_backend *be;
+	struct str d = STR_ZERO;
+	int r;
+
+	if (len == 0 || len > USERDB_ADDR_MAX || memchr(domain, 0, len) ||
+	    memchr(domain, '@', len))
+		return 0;
+	if (!set(&d, domain, len)) {
+		errno = ENOMEM;
+		return -1;
+	}
+	case_lowerb(d.s, d.len);
+	be = backend();
+	if (!be || be->begin() < 0) {
+		str_free(&d);
+		return -1;
+	}
+	r = be->domain ? be->domain(d.s, d.len) : domain_key(be, &d);
+	be->end();
+	str_free(&d);
 	return r;
 }

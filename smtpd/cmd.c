@@ -20,6 +20,7 @@ static const struct {
 	{ "VRFY", CMD_VRFY, 0 },
 	{ "HELP", CMD_HELP, 0 },
 	{ "QUIT", CMD_QUIT, 1 },
+	{ "AUTH", CMD_AUTH, 0 },
 };
 
 static int is_space(char c)

@@ -21,8 +21,9 @@ enum {
 	CMD_NOOP,
 	CMD_VRFY,
 	CMD_HELP,
-	CMD_QUIT
-	/* STARTTLS and AUTH go here when the session offers them. */
+	CMD_QUIT,
+	CMD_AUTH                /* RFC 4954; the session says if offered */
+	/* STARTTLS goes here when the session offers it. */
 };
 
 /* Results of cmd_line, cmd_parse, cmd_mail and cmd_rcpt. */

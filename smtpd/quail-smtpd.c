@@ -1,14 +1,18 @@
 /* quail-smtpd: the ESMTP server (RFC 5321), one session per process.
  *
- * Runs under tcpserver (UCSPI-TCP) as an unprivileged user: the client on
- * fd 0 and fd 1, log lines on fd 2. Reads TCPREMOTEIP, TCPREMOTEHOST,
- * RELAYCLIENT, QUAILQUEUE, QUAIL_CONTROL and the upper-case overrides of
- * the numeric settings from the environment, and the control files (me,
- * smtpgreeting, rcpthosts, morercpthosts.cdb, badmailfrom, badrcptto,
- * databytes, timeoutsmtpd, timeoutsession, maxrcpt, maxerrors, maxcmdline,
- * maxdataline) once, at start. For each message it runs $QUAILQUEUE (else
- * BINDIR/quail-queue) with the message on its fd 0, the envelope on fd 1
- * and a pipe for its reply text on fd 6, and exports QUAIL_SID to it.
+ * Usage: quail-smtpd [checkpassword prog...]. Runs under tcpserver
+ * (UCSPI-TCP) as an unprivileged user: the client on fd 0 and fd 1, log
+ * lines on fd 2. Reads TCPREMOTEIP, TCPREMOTEHOST, RELAYCLIENT,
+ * QUAILQUEUE, QUAIL_CONTROL, AUTHPLAINTEXT, SMTPAUTH and the upper-case
+ * overrides of the numeric settings from the environment, and the control
+ * files (me, smtpgreeting, rcpthosts, morercpthosts.cdb, badmailfrom,
+ * badrcptto, databytes, timeoutsmtpd, timeoutsession, maxrcpt, maxerrors,
+ * maxcmdline, maxdataline, maxauthfail, timeoutauth, senderauth,
+ * rcptcheck) once, at start; the userdb (lib/userdb.h) at each RCPT. For
+ * each message it runs $QUAILQUEUE (else BINDIR/quail-queue) with the
+ * message on its fd 0, the envelope on fd 1 and a pipe for its reply text
+ * on fd 6, and exports QUAIL_SID to it. With a checkpassword program it
+ * offers AUTH (smtpd/auth.c runs the program for each attempt).
  *
  * Exit: 0 after QUIT or EOF; 100 after too many errors; 111 on a timeout,
  * an I/O error or a temporary failure (no memory, unreadable control).
@@ -23,6 +27,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "auth.h"
 #include "cdbf.h"
 #include "cmd.h"
 #include "control.h"
@@ -34,6 +39,7 @@
 #include "log.h"
 #include "qq.h"
 #include "str.h"
+#include "userdb.h"
 
 #ifndef BINDIR
 #define BINDIR "/usr/local/bin"
@@ -47,6 +53,7 @@
 #define DEF_MAXCMDLINE 512      /* bytes, CRLF included (RFC 5321 4.5.3.1.4) */
 #define DEF_MAXDATALINE 1000    /* bytes, CRLF included; 0 is unlimited */
 #define MIN_MAXCMDLINE 16       /* below this no command fits */
+#define DEF_MAXAUTHFAIL 3       /* failed AUTH attempts, then 421 */
 #define IN_BUF 65536            /* client reads */
 #define OUT_BUF 4096            /* replies */
 #define REPLY_TEXT_MAX 200      /* of the queue's text, relayed */
@@ -64,6 +71,11 @@ static struct {
 	const char *relayclient;        /* NULL when unset */
 	const char *queue;
 	const char *remoteip, *remotehost;
+	char **checkpw;         /* argv of the checkpassword program, or NULL */
+	int plaintext;          /* AUTHPLAINTEXT: AUTH without TLS */
+	int submission;         /* SMTPAUTH="!": AUTH before MAIL */
+	int userdb;             /* a userdb is configured */
+	unsigned long long maxauthfail, timeoutauth, senderauth, rcptcheck;
 } cfg;
 
 struct session {
@@ -74,7 +86,9 @@ struct session {
 	struct str helo;        /* empty until HELO or EHLO */
 	int esmtp;
 	int tls;                /* STARTTLS done (not offered yet) */
-	struct str auth_user;   /* AUTH done when non-empty (not offered yet) */
+	struct str auth_user;   /* AUTH done when non-empty */
+	struct auth auth;
+	unsigned long long authfail;
 	int in_mail;
 	struct str sender;
 	struct str env;         /* "F<sender>\0T<rcpt>\0..." (lib/qq.h) */
@@ -130,11 +144,48 @@ static void config_names(void)
 		die_nomem();
 }
 
-static void config_load(void)
+/* Whether RCPT asks the userdb: with a `userdb` control file, with
+ * $QUAIL_USERDB, or when the default cdb exists. A server with none of
+ * them has no userdb domains; otherwise a userdb that cannot be read is
+ * a temporary failure, never "not ours". */
+static int config_userdb(void)
+{
+	struct str v = STR_ZERO;
+	const char *e = getenv("QUAIL_USERDB");
+	int r = control_line("userdb", &v, "");
+
+	str_free(&v);
+	if (r < 0)
+		config_fail("userdb");
+	return r > 0 || (e && *e) || access(userdb_path(), F_OK) == 0 ||
+	       errno != ENOENT;
+}
+
+static void config_auth(int argc, char **argv)
+{
+	const char *e;
+
+	cfg.checkpw = argc > 1 ? argv + 1 : 0;
+	cfg.plaintext = getenv("AUTHPLAINTEXT") != 0;
+	e = getenv("SMTPAUTH");
+	cfg.submission = e && e[0] == '!';
+	config_ulong("MAXAUTHFAIL", "maxauthfail", &cfg.maxauthfail,
+	             DEF_MAXAUTHFAIL);
+	config_ulong("TIMEOUTAUTH", "timeoutauth", &cfg.timeoutauth,
+	             AUTH_TIMEOUT);
+	if (cfg.timeoutauth > 86400)
+		cfg.timeoutauth = 86400;
+	config_ulong("SENDERAUTH", "senderauth", &cfg.senderauth, 0);
+	config_ulong("RCPTCHECK", "rcptcheck", &cfg.rcptcheck, 1);
+	cfg.userdb = config_userdb();
+}
+
+static void config_load(int argc, char **argv)
 {
 	const char *e;
 
 	config_names();
+	config_auth(argc, argv);
 	config_ulong("DATABYTES", "databytes", &cfg.databytes, DEF_DATABYTES);
 	config_ulong("TIMEOUTSMTPD", "timeoutsmtpd", &cfg.timeout, DEF_TIMEOUT);
 	config_ulong("TIMEOUTSESSION", "timeoutsession", &cfg.session,
@@ -183,6 +234,8 @@ static void session_init(struct session *s)
 	wr_init(&s->out, 1, outbuf, sizeof outbuf, ms);
 	s->in.deadline = s->out.deadline = deadline;
 	s->qq.pid = -1;
+	if (cfg.checkpw && !auth_init(&s->auth))
+		die_nomem();
 }
 
 static void session_gone(struct session *s, const char *op)
@@ -252,9 +305,9 @@ static void session_fill(struct session *s)
 	session_exit(s, EXIT_TEMP);
 }
 
-/* Reads one command line through its LF into s->line; 0 when it was
- * longer than maxcmdline (read through its LF and dropped). */
-static int session_line(struct session *s)
+/* Reads one line through its LF into s->line; 0 when it was longer than
+ * max (read through its LF; s->line keeps only its first max bytes). */
+static int session_line(struct session *s, size_t max)
 {
 	size_t n, i, take;
 	int toolong = 0;
@@ -266,11 +319,13 @@ static int session_line(struct session *s)
 		n = rd_avail(&s->in);
 		i = byte_chr(p, n, '\n');
 		take = i < n ? i + 1 : n;
-		if (!toolong && take > cfg.maxcmdline - s->line.len)
+		if (take > max - s->line.len) {
 			toolong = 1;
-		if (!toolong && !str_catb(&s->line, p, take))
+			take = max - s->line.len;
+		}
+		if (!str_catb(&s->line, p, take))
 			die_nomem();
-		s->in.pos += take;
+		s->in.pos += i < n ? i + 1 : n;
 		if (i < n)
 			return !toolong;
 		session_fill(s);
@@ -312,8 +367,32 @@ static int cat_safe(struct str *o, const char *p, size_t n, size_t max,
 
 static const char *proto_name(const struct session *s)
 {
-	/* RFC 3848 adds ESMTPS and ESMTPA here with STARTTLS and AUTH. */
-	return s->esmtp ? "ESMTP" : "SMTP";
+	/* RFC 3848; AUTH needs EHLO, so an authenticated HELO session is
+	 * impossible */
+	if (!s->esmtp)
+		return "SMTP";
+	if (s->auth_user.len)
+		return s->tls ? "ESMTPSA" : "ESMTPA";
+	return s->tls ? "ESMTPS" : "ESMTP";
+}
+
+/* " (authenticated as user)": a comment, so no parentheses or
+ * backslashes of the user's may end it early. */
+static void received_auth(struct session *s, struct str *h)
+{
+	size_t i, from;
+
+	if (!s->auth_user.len)
+		return;
+	if (!str_cats(h, " (authenticated as "))
+		die_nomem();
+	from = h->len;
+	if (!cat_safe(h, s->auth_user.s, s->auth_user.len, RECEIVED_FIELD_MAX,
+	              0) || !str_catc(h, ')'))
+		die_nomem();
+	for (i = from; i + 1 < h->len; i++)
+		if (h->s[i] == '(' || h->s[i] == ')' || h->s[i] == '\\')
+			h->s[i] = '?';
 }
 
 /* The trace header (RFC 5321 4.4), the first bytes of the message. */
@@ -333,9 +412,12 @@ static void qq_received(struct session *s)
 	    !cat_safe(h, cfg.remoteip, in, RECEIVED_FIELD_MAX, 0) ||
 	    !str_cats(h, "])\n\tby ") || !str_catb(h, cfg.me.s, cfg.me.len) ||
 	    !str_cats(h, " (quail-smtpd) with ") ||
-	    !str_cats(h, proto_name(s)) || !str_cats(h, " id ") ||
-	    !str_cats(h, s->sid) || !str_cats(h, ";\n\t") ||
-	    !str_catb(h, date, dn) || !str_catc(h, '\n'))
+	    !str_cats(h, proto_name(s)))
+		die_nomem();
+	received_auth(s, h);
+	if (!str_cats(h, " id ") || !str_cats(h, s->sid) ||
+	    !str_cats(h, ";\n\t") || !str_catb(h, date, dn) ||
+	    !str_catc(h, '\n'))
 		die_nomem();
 	msg_put(s, h->s, h->len);
 }
@@ -448,12 +530,14 @@ static void smtp_ehlo_caps(struct session *s)
 		size[4] = ' ';
 		fmt_u(size + 5, cfg.databytes);
 	}
-	/* STARTTLS (unless s->tls) and AUTH go in this list when offered. */
+	/* STARTTLS (unless s->tls) goes in this list when offered. */
 	caps[n++] = "PIPELINING";
 	caps[n++] = "8BITMIME";
 	caps[n++] = size;
 	caps[n++] = "ENHANCEDSTATUSCODES";
 	caps[n++] = "HELP";
+	if (auth_offered(s))
+		caps[n++] = "AUTH PLAIN LOGIN";
 	out_puts(s, "250-");
 	out_put(s, cfg.me.s, cfg.me.len);
 	out_put(s, "\r\n", 2);
@@ -515,6 +599,10 @@ static void smtp_mail(struct session *s, const struct cmd *c)
 		reply_err(s, "503 5.5.1", "nested MAIL command");
 		return;
 	}
+	if (cfg.submission && !s->auth_user.len) {
+		reply_err(s, "530 5.7.0", "authentication required");
+		return;
+	}
 	r = cmd_mail(c->arg, c->arglen, p);
 	if (r != CMD_OK) {
 		path_fail(s, r, "501 5.1.7", "syntax: MAIL FROM:<address>");
@@ -530,6 +618,12 @@ static void smtp_mail(struct session *s, const struct cmd *c)
 	}
 	if (!str_copyb(&s->sender, p->addr.s, p->addr.len))
 		die_nomem();
+	if (cfg.senderauth && s->auth_user.len && !auth_sender_ok(
+	    s->auth_user.s, s->auth_user.len, p->addr.s, p->addr.len)) {
+		log_reject(s, "senderauth", &s->auth_user);
+		reply(s, "553 5.7.1", "sender is not the authenticated user");
+		return;
+	}
 	if (list_match(&cfg.badmailfrom, p->addr.s, p->addr.len)) {
 		log_reject(s, "badmailfrom", &p->addr);
 		reply(s, "550 5.7.1", "sender rejected");
@@ -540,6 +634,35 @@ static void smtp_mail(struct session *s, const struct cmd *c)
 	s->in_mail = 1;
 	s->rcpts = 0;
 	reply(s, "250 2.1.0", "ok");
+}
+
+static void rcpt_temp(struct session *s, const char *op, const char *file)
+{
+	log_kv("warn", "event", "error", "sid", s->sid, "op", op,
+	       "file", file, "error", strerror(errno), (char *)0);
+	reply(s, "451 4.3.0", "temporary failure checking recipient");
+}
+
+/* The userdb's say on a (domain in s->tmp): 1 ours and accepted, 0 not
+ * a userdb domain, -1 rejected (replied). */
+static int rcpt_userdb(struct session *s, struct str *a)
+{
+	if (!cfg.userdb)
+		return 0;
+	switch (auth_rcpt(a->s, a->len, s->tmp.s, s->tmp.len,
+	                  cfg.rcptcheck != 0)) {
+	case AUTH_RCPT_NOTOURS:
+		return 0;
+	case AUTH_RCPT_OK:
+		return 1;
+	case AUTH_RCPT_UNKNOWN:
+		log_reject(s, "nouser", a);
+		reply(s, "550 5.1.1", "no such user");
+		return -1;
+	default:
+		rcpt_temp(s, "userdb", userdb_path());
+		return -1;
+	}
 }
 
 /* Checks a recipient with a domain: 1 accept, 0 rejected (replied). */
@@ -554,26 +677,27 @@ static int rcpt_allowed(struct session *s, struct str *a)
 		reply(s, "550 5.1.1", "recipient rejected");
 		return 0;
 	}
-	if (cfg.relayclient) {
-		if (!str_cats(a, cfg.relayclient))
-			die_nomem();
-		return 1;
-	}
 	if (!str_copyb(&s->tmp, d, dn))
 		die_nomem();
 	case_lowerb(s->tmp.s, s->tmp.len);
-	r = rcpthosts_match(s->tmp.s, s->tmp.len);
-	if (r < 0) {
-		log_kv("warn", "event", "error", "sid", s->sid, "op", "cdb",
-		       "file", cfg.mrh.s, "error", strerror(errno), (char *)0);
-		reply(s, "451 4.3.0", "temporary failure checking recipient");
+	r = rcpt_userdb(s, a);
+	if (r < 0)
 		return 0;
+	/* an authenticated client relays, as one with RELAYCLIENT does */
+	if (!r && !cfg.relayclient && !s->auth_user.len) {
+		r = rcpthosts_match(s->tmp.s, s->tmp.len);
+		if (r < 0) {
+			rcpt_temp(s, "cdb", cfg.mrh.s);
+			return 0;
+		}
+		if (r == 0) {
+			log_reject(s, "relay", a);
+			reply(s, "553 5.7.1", "relaying denied");
+			return 0;
+		}
 	}
-	if (r == 0) {
-		log_reject(s, "relay", a);
-		reply(s, "553 5.7.1", "relaying denied");
-		return 0;
-	}
+	if (cfg.relayclient && !str_cats(a, cfg.relayclient))
+		die_nomem();
 	return 1;
 }
 
@@ -730,6 +854,134 @@ static void smtp_data(struct session *s)
 	out_flush(s);
 }
 
+/* ---- AUTH (smtpd/auth.c) ---- */
+
+static int auth_offered(const struct session *s)
+{
+	return cfg.checkpw && (s->tls || cfg.plaintext);
+}
+
+/* A line over maxcmdline is too long unless it is an AUTH command, which
+ * may carry an initial response of up to AUTH_LINE_MAX. */
+static size_t line_max(const struct session *s)
+{
+	return auth_offered(s) && cfg.maxcmdline < AUTH_LINE_MAX ?
+	       AUTH_LINE_MAX : (size_t)cfg.maxcmdline;
+}
+
+/* A line may have held a password: it and what the reader consumed. */
+static void line_wipe(struct session *s)
+{
+	explicit_bzero(s->line.s, s->line.len);
+	explicit_bzero(s->in.buf, s->in.pos);
+}
+
+static int auth_line(const struct session *s)
+{
+	return case_startb(s->line.s, s->line.len, "AUTH ") ||
+	       case_startb(s->line.s, s->line.len, "AUTH\t");
+}
+
+static void auth_log(struct session *s, const char *result)
+{
+	log_kv("info", "event", "auth", "sid", s->sid, "result", result,
+	       "user", s->auth.user.s, "mech", s->auth.mech, "reason",
+	       strcmp(result, "ok") ? s->auth.reason : 0, (char *)0);
+}
+
+/* Counts a failed attempt; closes the session after maxauthfail. */
+static void auth_failed(struct session *s, const char *code)
+{
+	auth_log(s, "fail");
+	reply(s, code, "authentication failed");
+	if (++s->authfail < cfg.maxauthfail)
+		return;
+	reply(s, "421 4.7.0", "too many authentication failures, closing");
+	out_flush(s);
+	log_kv("info", "event", "rejected", "sid", s->sid, "reason",
+	       "authfail", (char *)0);
+	session_exit(s, EXIT_PERM);
+}
+
+/* Runs the checkpassword program on the credentials in s->auth. */
+static void auth_check(struct session *s)
+{
+	int r;
+
+	out_flush(s);           /* the check may take seconds */
+	r = auth_run(cfg.checkpw, &s->auth, (unsigned)cfg.timeoutauth);
+	auth_wipe(&s->auth);
+	if (r == AUTH_FAIL) {
+		auth_failed(s, "535 5.7.8");
+		return;
+	}
+	if (r != AUTH_OK) {
+		auth_log(s, "error");
+		reply(s, "454 4.7.0", "temporary authentication failure");
+		return;
+	}
+	if (!str_copyb(&s->auth_user, s->auth.user.s, s->auth.user.len))
+		die_nomem();
+	auth_log(s, "ok");
+	reply(s, "235 2.7.0", "authentication successful");
+}
+
+static void auth_end(struct session *s, int r)
+{
+	auth_wipe(&s->auth);
+	switch (r) {
+	case AUTH_NOMEM: die_nomem();
+	case AUTH_CANCEL: reply(s, "501 5.0.0", "authentication cancelled");
+		break;
+	case AUTH_SYNTAX:
+		reply_err(s, "501 5.5.4", "syntax: AUTH mechanism [response]");
+		break;
+	case AUTH_MECH: reply_err(s, "504 5.5.4", "mechanism not supported");
+		break;
+	case AUTH_TOOLONG:
+		reply_err(s, "500 5.5.6", "authentication line too long");
+		break;
+	case AUTH_REFUSED: auth_failed(s, "535 5.7.8"); break;
+	default: reply_err(s, "501 5.5.2", "malformed authentication data");
+	}
+}
+
+/* One exchange: challenges and responses until credentials or an end. */
+static void smtp_auth(struct session *s, const struct cmd *c)
+{
+	size_t len;
+	int r;
+
+	if (!auth_offered(s)) {
+		if (cfg.checkpw)
+			reply_err(s, "538 5.7.11", "encryption required for AUTH");
+		else
+			reply_err(s, "502 5.5.1", "AUTH not available");
+		return;
+	}
+	if (s->auth_user.len || s->in_mail) {
+		reply_err(s, "503 5.5.1", s->in_mail ? "AUTH not allowed "
+		          "in a mail transaction" : "already authenticated");
+		return;
+	}
+	for (r = auth_begin(&s->auth, c->arg, c->arglen); r == AUTH_CHALLENGE;) {
+		out_puts(s, "334 ");
+		out_puts(s, s->auth.challenge);
+		out_put(s, "\r\n", 2);
+		if (!session_line(s, AUTH_LINE_MAX))
+			r = AUTH_TOOLONG;
+		else if (cmd_line(s->line.s, s->line.len, &len) != CMD_OK)
+			r = AUTH_BASE64;
+		else
+			r = auth_response(&s->auth, s->line.s, len);
+		line_wipe(s);
+	}
+	if (r == AUTH_CHECK)
+		auth_check(s);
+	else
+		auth_end(s, r);
+}
+
 static void session_command(struct session *s)
 {
 	struct cmd c;
@@ -755,6 +1007,7 @@ static void session_command(struct session *s)
 		reply(s, "252 2.5.2", "cannot verify, but will accept and try");
 		break;
 	case CMD_HELP: reply(s, "214 2.0.0", "see RFC 5321"); break;
+	case CMD_AUTH: smtp_auth(s, &c); break;
 	case CMD_QUIT:
 		out_puts(s, "221 2.0.0 ");
 		out_put(s, cfg.me.s, cfg.me.len);
@@ -767,19 +1020,26 @@ static void session_command(struct session *s)
 
 static void session_run(struct session *s)
 {
+	int ok, au;
+
 	out_puts(s, "220 ");
 	out_put(s, cfg.greeting.s, cfg.greeting.len);
 	out_puts(s, " ESMTP quail\r\n");
 	for (;;) {
-		if (!session_line(s)) {
+		ok = session_line(s, line_max(s));
+		au = auth_offered(s) && auth_line(s);
+		if (!ok && au)
+			reply_err(s, "500 5.5.6", "authentication line too long");
+		else if (!ok || (s->line.len > cfg.maxcmdline && !au))
 			reply_err(s, "500 5.5.2", "line too long");
-			continue;
-		}
-		session_command(s);
+		else
+			session_command(s);
+		if (au)
+			line_wipe(s);
 	}
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	static struct session s;
 	struct sigaction sa;
@@ -788,7 +1048,7 @@ int main(void)
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = SIG_IGN;        /* a gone client or child is EPIPE */
 	sigaction(SIGPIPE, &sa, 0);
-	config_load();
+	config_load(argc, argv);
 	session_init(&s);
 	if (setenv("QUAIL_SID", s.sid, 1) < 0)
 		die_nomem();
