@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>              /* rename */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -373,6 +374,8 @@ static int quota_spec(struct build *b, struct span q, struct span *out)
 
 static int valid_hash(struct build *b, struct span *h, int catchall)
 {
+	int ok;
+
 	if (h->n == 1 && h->p[0] == '-')
 		h->n = 0;
 	if (h->n == 0)
@@ -381,13 +384,13 @@ static int valid_hash(struct build *b, struct span *h, int catchall)
 		bad(b, "a catch-all is no login: its hash must be - or empty", none);
 		return 0;
 	}
-	/* pwcheck_scheme reads a C string: the field ends at ':' or the line */
-	if (!pwcheck_scheme(h->p) || h->n < 4) {
+	if (!str_copyb(&b->rec, h->p, h->n) || !str_0(&b->rec))
+		die_nomem();
+	ok = pwcheck_scheme(b->rec.s);
+	if (!ok)
 		bad(b, "hash: not yescrypt, bcrypt, SHA-512 or SHA-256 crypt "
 		    "(quail-users -p makes one)", none);
-		return 0;
-	}
-	return 1;
+	return ok;
 }
 
 static void sql_quote(struct build *b, struct span s)
@@ -551,7 +554,7 @@ static void user_line(struct build *b, char *p, size_t n)
 	if (!addr_claim(b, p, e.addr.n) || !valid_hash(b, &e.hash, at == 1))
 		return;
 	if (!scan_id(f[2], &e.uid) || !scan_id(f[3], &e.gid)) {
-		bad(b, "uid and gid must be decimal numbers", none);
+		bad(b, "uid and gid must be decimal numbers below 4294967295", none);
 		return;
 	}
 	if (e.uid == 0) {
@@ -773,7 +776,6 @@ static void domains_put(struct build *b)
 static void opt_a(struct build *b, char *arg)
 {
 	struct span f[3];
-	struct str home = STR_ZERO;
 
 	if (split(sp(arg, strlen(arg)), f, 3) != 3 || !scan_id(f[0], &b->a.uid) ||
 	    !scan_id(f[1], &b->a.gid) || b->a.uid == 0 || !f[2].n ||
@@ -784,7 +786,6 @@ static void opt_a(struct build *b, char *arg)
 	b->a.home = heap_add(b, f[2].p, f[2].n);
 	b->a.src = SRC_CATCHALL;
 	b->has_a = 1;
-	str_free(&home);
 }
 
 /* -p: one line on fd 0, its hash on fd 1. */
@@ -911,8 +912,10 @@ int main(int argc, char **argv)
 		else
 			usage();
 	}
+	if (hash && (optind != argc || b.sql || out || b.has_a))
+		usage();
 	if (hash)
-		return optind == argc && !b.sql && !out ? hash_stdin() : (usage(), 0);
+		return hash_stdin();
 	if (optind + 1 != argc || (b.sql && out))
 		usage();
 	b.file = argv[optind];
@@ -922,7 +925,9 @@ int main(int argc, char **argv)
 		       "file", b.file, "error", strerror(errno), (char *)0);
 	if (!b.sql) {
 		if (!out)
-			out = userdb_path();
+			out = getenv("QUAIL_USERDB");
+		if (!out || !*out)
+			out = USERDB;
 		if (!str_cats(&tmp, out) || !str_cats(&tmp, ".tmp") || !str_0(&tmp))
 			die_nomem();
 		cfd = tmp_open(out, tmp.s);

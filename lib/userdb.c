@@ -32,7 +32,7 @@ static const struct userdb_backend *backend(void)
 	else if (str_eqb(&v, "pgsql", 5))
 		chosen = &userdb_pgsql;
 	else
-		log_kv("warn", "event", "userdb", "error", "unknown backend",
+		log_kv("warn", "event", "userdb", "error", "unknown_backend",
 		       "backend", v.s, (char *)0);
 	str_free(&v);
 	if (!chosen)
@@ -44,7 +44,7 @@ const char *userdb_path(void)
 {
 	const char *p = getenv("QUAIL_USERDB");
 
-	if (chosen == &userdb_pgsql)
+	if (backend() == &userdb_pgsql)
 		return "pgsql";
 	/* a setuid caller must not be pointed at a file of the user's making */
 	if (getuid() != geteuid() || getgid() != getegid())

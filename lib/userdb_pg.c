@@ -165,7 +165,7 @@ static int pg_results(ExecStatusType want, PGresult **out)
 	}
 	if (!first || PQresultStatus(first) != want) {
 		pg_log("result", first ? PQresultErrorMessage(first)
-		       : "no result");
+		       : "no_result");
 		PQclear(first);
 		errno = EIO;
 		return -1;
@@ -208,7 +208,7 @@ static int pg_query_text(const char *name, struct str *out, const char *def)
 			out->s[i] = ' ';
 	if (out->len > USERDB_PG_QUERY_MAX) {
 		log_kv("warn", "event", "pgsql", "what", "config", "error",
-		       "query too long", "file", name, (char *)0);
+		       "query_too_long", "file", name, (char *)0);
 		errno = EINVAL;
 		return -1;
 	}
@@ -234,6 +234,27 @@ static int pg_establish(void)
 	return 0;
 }
 
+/* The server gives up on a query by itself too, after the timeout: a
+ * query we stopped waiting for stops there as well, even where PQcancel
+ * is not used. Parameters, like every query here. */
+static int pg_statement_timeout(void)
+{
+	const char *param[2];
+	char ms[FMT_ULONG];
+	PGresult *res;
+
+	param[0] = "statement_timeout";
+	param[1] = fmt_u(ms, (unsigned long long)pg.timeout);
+	if (!PQsendQueryParams(pg.conn,
+	                       "SELECT pg_catalog.set_config($1, $2, false)",
+	                       2, 0, param, 0, 0, 0))
+		return pg_fail("setup");
+	if (pg_flush() < 0 || pg_results(PGRES_TUPLES_OK, &res) < 0)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
 /* The conninfo and both queries from their control files: 0, or -1. */
 static int pg_config(struct str *info, struct str *uq, struct str *dq)
 {
@@ -242,7 +263,7 @@ static int pg_config(struct str *info, struct str *uq, struct str *dq)
 		return -1;
 	}
 	if (info->len == 0) {
-		pg_log("config", "no conninfo in control file pgsql");
+		pg_log("config", "no_conninfo");
 		errno = ENOENT;
 		return -1;
 	}
@@ -272,8 +293,12 @@ static int pg_connect(void)
 			r = pg_prepare(STMT_USER, &uq);
 		if (r == 0)
 			r = pg_prepare(STMT_DOMAIN, &dq);
+		if (r == 0)
+			r = pg_statement_timeout();
+		/* no cancel: nothing of ours runs there that needs one, and a
+		 * server too stuck to answer would not answer PQcancel either */
 		if (r < 0)
-			pg_drop(errno == ETIMEDOUT);
+			pg_drop(0);
 	}
 	str_free(&info);
 	str_free(&uq);
@@ -374,9 +399,9 @@ static int pg_record(const PGresult *res)
 	if (PQntuples(res) == 0)
 		return 0;
 	if (PQntuples(res) > 1)
-		return pg_bad_record("more than one row");
+		return pg_bad_record("more_than_one_row");
 	if (PQnfields(res) != USER_COLUMNS)
-		return pg_bad_record("user query does not return 7 columns");
+		return pg_bad_record("not_7_columns");
 	pg.val.len = 0;
 	for (i = 0; i < USER_COLUMNS; i++) {
 		last = i == USER_COLUMNS - 1;
@@ -384,7 +409,7 @@ static int pg_record(const PGresult *res)
 		n = PQgetisnull(res, 0, i) ? 0 : (size_t)PQgetlength(res, 0, i);
 		/* only the hash, last, may hold the separator */
 		if (!last && byte_chr(p, n, ':') != n)
-			return pg_bad_record("':' in a column");
+			return pg_bad_record("colon_in_column");
 		if (!str_catb(&pg.val, p, n) ||
 		    (!last && !str_catc(&pg.val, ':'))) {
 			errno = ENOMEM;
@@ -405,7 +430,7 @@ static int pg_begin(void)
 		if (control_ulong("pgsql_timeout", &t, USERDB_PG_TIMEOUT) < 0 ||
 		    t == 0 || t > USERDB_PG_TIMEOUT_MAX) {
 			log_kv("warn", "event", "pgsql", "what", "config",
-			       "error", "bad pgsql_timeout", (char *)0);
+			       "error", "bad_pgsql_timeout", (char *)0);
 			errno = EINVAL;
 			return -1;
 		}

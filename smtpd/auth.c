@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -12,6 +13,7 @@
 #include "addr.h"
 #include "auth.h"
 #include "base64.h"
+#include "control.h"
 #include "exitcode.h"
 #include "fmt.h"
 #include "io.h"
@@ -101,14 +103,15 @@ static int creds(struct auth *a)
 	return AUTH_CHECK;
 }
 
-/* Copies without growing: pass was sized by auth_init, and every
- * decoded response fits it (AUTH_LINE_MAX). */
+/* Copies without growing, NUL-terminated (for log lines): user and pass
+ * were sized by auth_init, and every decoded response fits them. */
 static int take(struct str *to, const char *p, size_t n)
 {
 	if (n >= to->cap)
 		return 0;
 	if (n)
 		memcpy(to->s, p, n);
+	to->s[n] = 0;
 	to->len = n;
 	return 1;
 }
@@ -187,7 +190,9 @@ int auth_begin(struct auth *a, const char *arg, size_t n)
 
 	a->state = AUTH_S_IDLE;
 	a->reason = 0;
-	a->user.len = 0;
+	a->mech = 0;
+	if (!take(&a->user, "", 0))
+		return AUTH_NOMEM;
 	if (n > AUTH_LINE_MAX)
 		return AUTH_TOOLONG;
 	while (m < n && arg[m] != ' ' && arg[m] != '\t')
@@ -209,6 +214,103 @@ int auth_begin(struct auth *a, const char *arg, size_t n)
 	if (i == n)
 		return AUTH_CHALLENGE;
 	return initial(a, arg + i, n - i);
+}
+
+static const struct {
+	int r;
+	const char *code, *text;
+} replies[] = {
+	{ AUTH_CANCEL, "501 5.0.0", "authentication cancelled" },
+	{ AUTH_BASE64, "501 5.5.2", "malformed base64" },
+	{ AUTH_SYNTAX, "501 5.5.4", "syntax: AUTH mechanism [response]" },
+	{ AUTH_MECH, "504 5.5.4", "mechanism not supported" },
+	{ AUTH_MALFORMED, "501 5.5.2", "malformed authentication data" },
+	{ AUTH_TOOLONG, "500 5.5.6", "authentication line too long" },
+	{ AUTH_REFUSED, "535 5.7.8", "authentication failed" },
+	{ AUTH_FAIL, "535 5.7.8", "authentication failed" },
+	{ AUTH_OK, "235 2.7.0", "authentication successful" },
+};
+
+void auth_reply(int r, const char **code, const char **text)
+{
+	size_t i;
+
+	*code = "454 4.7.0";
+	*text = "temporary authentication failure";
+	for (i = 0; i < sizeof replies / sizeof replies[0]; i++)
+		if (replies[i].r == r) {
+			*code = replies[i].code;
+			*text = replies[i].text;
+		}
+}
+
+int auth_received(struct str *h, const char *user, size_t n)
+{
+	size_t i;
+	char c;
+
+	if (!str_cats(h, " (authenticated as "))
+		return 0;
+	for (i = 0; i < n && i < AUTH_RECEIVED_MAX; i++) {
+		c = user[i];
+		if (c <= 32 || c >= 127 || c == '(' || c == ')' || c == '\\')
+			c = '?';
+		if (!str_catc(h, c))
+			return 0;
+	}
+	return str_catc(h, ')');
+}
+
+/* ---- settings ---- */
+
+static int config_userdb(void)
+{
+	struct str v = STR_ZERO;
+	const char *e = getenv("QUAIL_USERDB");
+	int r = control_line("userdb", &v, "");
+
+	str_free(&v);
+	if (r < 0)
+		return -1;
+	return r > 0 || (e && *e) || access(userdb_path(), F_OK) == 0 ||
+	       errno != ENOENT;
+}
+
+static const struct {
+	const char *env, *name;
+	size_t off;
+	unsigned long long def;
+} settings[] = {
+	{ "MAXAUTHFAIL", "maxauthfail", offsetof(struct auth_cfg, maxauthfail),
+	  AUTH_MAXFAIL },
+	{ "TIMEOUTAUTH", "timeoutauth", offsetof(struct auth_cfg, timeout),
+	  AUTH_TIMEOUT },
+	{ "SENDERAUTH", "senderauth", offsetof(struct auth_cfg, senderauth), 0 },
+	{ "RCPTCHECK", "rcptcheck", offsetof(struct auth_cfg, rcptcheck), 1 },
+};
+
+int auth_config(struct auth_cfg *c, int argc, char **argv, const char **bad)
+{
+	const char *e = getenv("SMTPAUTH");
+	size_t i;
+
+	c->checkpw = argc > 1 ? argv + 1 : 0;
+	c->plaintext = getenv("AUTHPLAINTEXT") != 0;
+	c->submission = e && e[0] == '!';
+	for (i = 0; i < sizeof settings / sizeof settings[0]; i++) {
+		*bad = settings[i].name;
+		if (setting_ulong(settings[i].env, settings[i].name,
+		                  (unsigned long long *)((char *)c + settings[i].off),
+		                  settings[i].def) < 0)
+			return 0;
+	}
+	*bad = "userdb";
+	c->userdb = config_userdb();
+	if (c->userdb < 0)
+		return 0;
+	if (c->timeout > 86400)
+		c->timeout = 86400;
+	return 1;
 }
 
 /* ---- the checkpassword program ---- */

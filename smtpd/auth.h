@@ -22,6 +22,27 @@
 #define AUTH_CRED_MAX 512       /* "login\0password\0\0" on fd 3: the
                                  * checkpassword interface's limit */
 #define AUTH_TIMEOUT 60         /* seconds a checkpassword run may take */
+#define AUTH_MAXFAIL 3          /* failed attempts in a session, then 421 */
+#define AUTH_RECEIVED_MAX 100   /* bytes of the user in a Received field */
+
+/* quail-smtpd's settings for AUTH, submission and recipient checks. */
+struct auth_cfg {
+	char **checkpw;         /* argv of the checkpassword program, or NULL */
+	int plaintext;          /* $AUTHPLAINTEXT: AUTH offered without TLS */
+	int submission;         /* $SMTPAUTH starts with '!': AUTH before MAIL */
+	int userdb;             /* RCPT asks the userdb */
+	unsigned long long maxauthfail;         /* MAXAUTHFAIL, maxauthfail */
+	unsigned long long timeout;             /* TIMEOUTAUTH, timeoutauth */
+	unsigned long long senderauth;          /* SENDERAUTH, senderauth */
+	unsigned long long rcptcheck;           /* RCPTCHECK, rcptcheck */
+};
+
+/* Fills c from argv (quail-smtpd's: a program from argv[1] on), the
+ * environment and the control files: 1 ok, 0 when a control file could
+ * not be read (*bad names it, errno is set). The userdb is asked when
+ * there is a `userdb` control file or $QUAIL_USERDB, or the default cdb
+ * exists: a server without any has no userdb domains. */
+int auth_config(struct auth_cfg *c, int argc, char **argv, const char **bad);
 
 /* What the session does next. */
 enum {
@@ -34,12 +55,22 @@ enum {
 	AUTH_MECH,              /* a mechanism we lack: 504 5.5.4 */
 	AUTH_MALFORMED,         /* base64, but not a PLAIN message: 501 5.5.2 */
 	AUTH_TOOLONG,           /* a line over AUTH_LINE_MAX: 500 5.5.6 */
-	AUTH_REFUSED            /* refused unasked (see reason): 535 5.7.8,
+	AUTH_REFUSED,           /* refused unasked (see reason): 535 5.7.8,
 	                         * counted as a failed attempt */
+	/* the results of auth_run */
+	AUTH_OK,                /* 235 2.7.0 */
+	AUTH_FAIL,              /* 535 5.7.8, counted */
+	AUTH_TEMP               /* 454 4.7.0 */
 };
 
-/* Results of auth_run. */
-enum { AUTH_OK = 0, AUTH_FAIL, AUTH_TEMP };
+/* The reply to a result other than AUTH_CHALLENGE and AUTH_CHECK: code
+ * ("501 5.0.0") and text. */
+void auth_reply(int r, const char **code, const char **text);
+
+/* Appends " (authenticated as USER)" for a Received field: user[0..n)
+ * cut at AUTH_RECEIVED_MAX, with bytes that could end the comment or the
+ * line made '?': 1 ok, 0 no memory. */
+int auth_received(struct str *h, const char *user, size_t n);
 
 struct auth {
 	int state;              /* AUTH_S_ in auth.c; 0 between exchanges */

@@ -53,7 +53,6 @@
 #define DEF_MAXCMDLINE 512      /* bytes, CRLF included (RFC 5321 4.5.3.1.4) */
 #define DEF_MAXDATALINE 1000    /* bytes, CRLF included; 0 is unlimited */
 #define MIN_MAXCMDLINE 16       /* below this no command fits */
-#define DEF_MAXAUTHFAIL 3       /* failed AUTH attempts, then 421 */
 #define IN_BUF 65536            /* client reads */
 #define OUT_BUF 4096            /* replies */
 #define REPLY_TEXT_MAX 200      /* of the queue's text, relayed */
@@ -71,11 +70,7 @@ static struct {
 	const char *relayclient;        /* NULL when unset */
 	const char *queue;
 	const char *remoteip, *remotehost;
-	char **checkpw;         /* argv of the checkpassword program, or NULL */
-	int plaintext;          /* AUTHPLAINTEXT: AUTH without TLS */
-	int submission;         /* SMTPAUTH="!": AUTH before MAIL */
-	int userdb;             /* a userdb is configured */
-	unsigned long long maxauthfail, timeoutauth, senderauth, rcptcheck;
+	struct auth_cfg auth;
 } cfg;
 
 struct session {
@@ -99,6 +94,11 @@ struct session {
 };
 
 static char inbuf[IN_BUF], outbuf[OUT_BUF];
+
+static int auth_offered(const struct session *s)
+{
+	return cfg.auth.checkpw && (s->tls || cfg.auth.plaintext);
+}
 
 static void session_exit(struct session *, int) __attribute__((noreturn));
 
@@ -144,48 +144,13 @@ static void config_names(void)
 		die_nomem();
 }
 
-/* Whether RCPT asks the userdb: with a `userdb` control file, with
- * $QUAIL_USERDB, or when the default cdb exists. A server with none of
- * them has no userdb domains; otherwise a userdb that cannot be read is
- * a temporary failure, never "not ours". */
-static int config_userdb(void)
-{
-	struct str v = STR_ZERO;
-	const char *e = getenv("QUAIL_USERDB");
-	int r = control_line("userdb", &v, "");
-
-	str_free(&v);
-	if (r < 0)
-		config_fail("userdb");
-	return r > 0 || (e && *e) || access(userdb_path(), F_OK) == 0 ||
-	       errno != ENOENT;
-}
-
-static void config_auth(int argc, char **argv)
-{
-	const char *e;
-
-	cfg.checkpw = argc > 1 ? argv + 1 : 0;
-	cfg.plaintext = getenv("AUTHPLAINTEXT") != 0;
-	e = getenv("SMTPAUTH");
-	cfg.submission = e && e[0] == '!';
-	config_ulong("MAXAUTHFAIL", "maxauthfail", &cfg.maxauthfail,
-	             DEF_MAXAUTHFAIL);
-	config_ulong("TIMEOUTAUTH", "timeoutauth", &cfg.timeoutauth,
-	             AUTH_TIMEOUT);
-	if (cfg.timeoutauth > 86400)
-		cfg.timeoutauth = 86400;
-	config_ulong("SENDERAUTH", "senderauth", &cfg.senderauth, 0);
-	config_ulong("RCPTCHECK", "rcptcheck", &cfg.rcptcheck, 1);
-	cfg.userdb = config_userdb();
-}
-
 static void config_load(int argc, char **argv)
 {
 	const char *e;
 
 	config_names();
-	config_auth(argc, argv);
+	if (!auth_config(&cfg.auth, argc, argv, &e))
+		config_fail(e);
 	config_ulong("DATABYTES", "databytes", &cfg.databytes, DEF_DATABYTES);
 	config_ulong("TIMEOUTSMTPD", "timeoutsmtpd", &cfg.timeout, DEF_TIMEOUT);
 	config_ulong("TIMEOUTSESSION", "timeoutsession", &cfg.session,
@@ -234,7 +199,7 @@ static void session_init(struct session *s)
 	wr_init(&s->out, 1, outbuf, sizeof outbuf, ms);
 	s->in.deadline = s->out.deadline = deadline;
 	s->qq.pid = -1;
-	if (cfg.checkpw && !auth_init(&s->auth))
+	if (cfg.auth.checkpw && !auth_init(&s->auth))
 		die_nomem();
 }
 
@@ -376,25 +341,6 @@ static const char *proto_name(const struct session *s)
 	return s->tls ? "ESMTPS" : "ESMTP";
 }
 
-/* " (authenticated as user)": a comment, so no parentheses or
- * backslashes of the user's may end it early. */
-static void received_auth(struct session *s, struct str *h)
-{
-	size_t i, from;
-
-	if (!s->auth_user.len)
-		return;
-	if (!str_cats(h, " (authenticated as "))
-		die_nomem();
-	from = h->len;
-	if (!cat_safe(h, s->auth_user.s, s->auth_user.len, RECEIVED_FIELD_MAX,
-	              0) || !str_catc(h, ')'))
-		die_nomem();
-	for (i = from; i + 1 < h->len; i++)
-		if (h->s[i] == '(' || h->s[i] == ')' || h->s[i] == '\\')
-			h->s[i] = '?';
-}
-
 /* The trace header (RFC 5321 4.4), the first bytes of the message. */
 static void qq_received(struct session *s)
 {
@@ -414,7 +360,9 @@ static void qq_received(struct session *s)
 	    !str_cats(h, " (quail-smtpd) with ") ||
 	    !str_cats(h, proto_name(s)))
 		die_nomem();
-	received_auth(s, h);
+	if (s->auth_user.len &&
+	    !auth_received(h, s->auth_user.s, s->auth_user.len))
+		die_nomem();
 	if (!str_cats(h, " id ") || !str_cats(h, s->sid) ||
 	    !str_cats(h, ";\n\t") || !str_catb(h, date, dn) ||
 	    !str_catc(h, '\n'))
@@ -599,7 +547,7 @@ static void smtp_mail(struct session *s, const struct cmd *c)
 		reply_err(s, "503 5.5.1", "nested MAIL command");
 		return;
 	}
-	if (cfg.submission && !s->auth_user.len) {
+	if (cfg.auth.submission && !s->auth_user.len) {
 		reply_err(s, "530 5.7.0", "authentication required");
 		return;
 	}
@@ -618,7 +566,7 @@ static void smtp_mail(struct session *s, const struct cmd *c)
 	}
 	if (!str_copyb(&s->sender, p->addr.s, p->addr.len))
 		die_nomem();
-	if (cfg.senderauth && s->auth_user.len && !auth_sender_ok(
+	if (cfg.auth.senderauth && s->auth_user.len && !auth_sender_ok(
 	    s->auth_user.s, s->auth_user.len, p->addr.s, p->addr.len)) {
 		log_reject(s, "senderauth", &s->auth_user);
 		reply(s, "553 5.7.1", "sender is not the authenticated user");
@@ -647,10 +595,10 @@ static void rcpt_temp(struct session *s, const char *op, const char *file)
  * a userdb domain, -1 rejected (replied). */
 static int rcpt_userdb(struct session *s, struct str *a)
 {
-	if (!cfg.userdb)
+	if (!cfg.auth.userdb)
 		return 0;
 	switch (auth_rcpt(a->s, a->len, s->tmp.s, s->tmp.len,
-	                  cfg.rcptcheck != 0)) {
+	                  cfg.auth.rcptcheck != 0)) {
 	case AUTH_RCPT_NOTOURS:
 		return 0;
 	case AUTH_RCPT_OK:
@@ -856,17 +804,18 @@ static void smtp_data(struct session *s)
 
 /* ---- AUTH (smtpd/auth.c) ---- */
 
-static int auth_offered(const struct session *s)
-{
-	return cfg.checkpw && (s->tls || cfg.plaintext);
-}
-
 /* A line over maxcmdline is too long unless it is an AUTH command, which
  * may carry an initial response of up to AUTH_LINE_MAX. */
 static size_t line_max(const struct session *s)
 {
 	return auth_offered(s) && cfg.maxcmdline < AUTH_LINE_MAX ?
 	       AUTH_LINE_MAX : (size_t)cfg.maxcmdline;
+}
+
+static int auth_line(const struct session *s)
+{
+	return auth_offered(s) && (case_startb(s->line.s, s->line.len, "AUTH ")
+	       || case_startb(s->line.s, s->line.len, "AUTH\t"));
 }
 
 /* A line may have held a password: it and what the reader consumed. */
@@ -876,12 +825,6 @@ static void line_wipe(struct session *s)
 	explicit_bzero(s->in.buf, s->in.pos);
 }
 
-static int auth_line(const struct session *s)
-{
-	return case_startb(s->line.s, s->line.len, "AUTH ") ||
-	       case_startb(s->line.s, s->line.len, "AUTH\t");
-}
-
 static void auth_log(struct session *s, const char *result)
 {
 	log_kv("info", "event", "auth", "sid", s->sid, "result", result,
@@ -889,12 +832,27 @@ static void auth_log(struct session *s, const char *result)
 	       strcmp(result, "ok") ? s->auth.reason : 0, (char *)0);
 }
 
-/* Counts a failed attempt; closes the session after maxauthfail. */
-static void auth_failed(struct session *s, const char *code)
+/* Ends an exchange without success; a refusal or a wrong password counts
+ * towards maxauthfail, then the session closes. */
+static void auth_end(struct session *s, int r)
 {
+	const char *code, *text;
+
+	auth_wipe(&s->auth);
+	if (r == AUTH_NOMEM)
+		die_nomem();
+	auth_reply(r, &code, &text);
+	if (r == AUTH_CANCEL || r == AUTH_TEMP) {
+		reply(s, code, text);
+		return;
+	}
+	if (r != AUTH_REFUSED && r != AUTH_FAIL) {
+		reply_err(s, code, text);
+		return;
+	}
 	auth_log(s, "fail");
-	reply(s, code, "authentication failed");
-	if (++s->authfail < cfg.maxauthfail)
+	reply(s, code, text);
+	if (++s->authfail < cfg.auth.maxauthfail)
 		return;
 	reply(s, "421 4.7.0", "too many authentication failures, closing");
 	out_flush(s);
@@ -909,41 +867,18 @@ static void auth_check(struct session *s)
 	int r;
 
 	out_flush(s);           /* the check may take seconds */
-	r = auth_run(cfg.checkpw, &s->auth, (unsigned)cfg.timeoutauth);
+	r = auth_run(cfg.auth.checkpw, &s->auth, (unsigned)cfg.auth.timeout);
 	auth_wipe(&s->auth);
-	if (r == AUTH_FAIL) {
-		auth_failed(s, "535 5.7.8");
-		return;
-	}
 	if (r != AUTH_OK) {
-		auth_log(s, "error");
-		reply(s, "454 4.7.0", "temporary authentication failure");
+		if (r == AUTH_TEMP)
+			auth_log(s, "error");
+		auth_end(s, r);
 		return;
 	}
 	if (!str_copyb(&s->auth_user, s->auth.user.s, s->auth.user.len))
 		die_nomem();
 	auth_log(s, "ok");
 	reply(s, "235 2.7.0", "authentication successful");
-}
-
-static void auth_end(struct session *s, int r)
-{
-	auth_wipe(&s->auth);
-	switch (r) {
-	case AUTH_NOMEM: die_nomem();
-	case AUTH_CANCEL: reply(s, "501 5.0.0", "authentication cancelled");
-		break;
-	case AUTH_SYNTAX:
-		reply_err(s, "501 5.5.4", "syntax: AUTH mechanism [response]");
-		break;
-	case AUTH_MECH: reply_err(s, "504 5.5.4", "mechanism not supported");
-		break;
-	case AUTH_TOOLONG:
-		reply_err(s, "500 5.5.6", "authentication line too long");
-		break;
-	case AUTH_REFUSED: auth_failed(s, "535 5.7.8"); break;
-	default: reply_err(s, "501 5.5.2", "malformed authentication data");
-	}
 }
 
 /* One exchange: challenges and responses until credentials or an end. */
@@ -953,7 +888,7 @@ static void smtp_auth(struct session *s, const struct cmd *c)
 	int r;
 
 	if (!auth_offered(s)) {
-		if (cfg.checkpw)
+		if (cfg.auth.checkpw)
 			reply_err(s, "538 5.7.11", "encryption required for AUTH");
 		else
 			reply_err(s, "502 5.5.1", "AUTH not available");
@@ -1027,7 +962,7 @@ static void session_run(struct session *s)
 	out_puts(s, " ESMTP quail\r\n");
 	for (;;) {
 		ok = session_line(s, line_max(s));
-		au = auth_offered(s) && auth_line(s);
+		au = auth_line(s);
 		if (!ok && au)
 			reply_err(s, "500 5.5.6", "authentication line too long");
 		else if (!ok || (s->line.len > cfg.maxcmdline && !au))

@@ -464,6 +464,15 @@ class Server:
 			time.sleep(0.05)
 		return self.exits()
 
+	def wait_all_ended(self, timeout=10):
+		"""Waits until every session tcpserver started has ended."""
+		def done():
+			log = self.log()
+			return (len(re.findall(r"^tcpserver: pid \d+ from", log, re.M))
+			        == len(re.findall(r"^tcpserver: end \d+", log, re.M)))
+		check(wait_for(done, timeout), "sessions still running after %ds"
+		      % timeout)
+
 	def check_clean(self, allow_fatal=()):
 		"""No quail-smtpd died by a signal or dumped core, and no fatal
 		log line except those matching a pattern in allow_fatal."""

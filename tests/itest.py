@@ -26,6 +26,7 @@ import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True         # no __pycache__ in the tree
 
 import harness  # noqa: E402
 

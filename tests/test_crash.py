@@ -156,8 +156,10 @@ def test_kill_quail_queue(fx):
 		killer.stop.set()
 		killer.join(5)
 	errors = sent.pop("errors", [])
-	check(not errors, "client sessions broke: %s" % errors[:3])
-	s.wait_idle(1)
+	check(not errors, "client sessions broke: %s; quail-smtpd wait "
+	      "statuses other than 0: %s" %
+	      (errors[:3], [st for pid, st in s.exits() if st][:10]))
+	s.wait_all_ended()
 	check(wait_for(lambda: not queue_pids(fx.queue.path), 10),
 	      "quail-queue processes still running")
 	s.check_clean(allow_fatal=[r"."])
