@@ -24,7 +24,7 @@ LDFLAGS =
 # Programs exec'd once per message or delivery link statically: no
 # dynamic loader work on the hot path.
 STATIC = -static
-LIBS = -lcdb -lpq -lcrypt
+LIBS = -lcdb -lcrypt
 PGINC = -I/usr/include/postgresql
 SANFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=all

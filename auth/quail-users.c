@@ -795,6 +795,7 @@ static int hash_stdin(void)
 	struct str h = STR_ZERO;
 	size_t len = 0, n;
 	ssize_t r;
+	int ok;
 
 	while (len < sizeof buf && !memchr(buf, '\n', len)) {
 		r = read(0, buf + len, sizeof buf - len);
@@ -812,15 +813,16 @@ static int hash_stdin(void)
 		       (char *)0);
 	if (n && buf[n - 1] == '\r')
 		n--;
-	r = pwcheck_hash(buf, n, &h);
+	ok = pwcheck_hash(buf, n, &h);
 	explicit_bzero(buf, sizeof buf);
-	if (r == 0)
+	if (ok == 0)
 		die_kv(EXIT_PERM, "event", "hash", "error",
-		       "empty password, or one with a NUL", (char *)0);
-	if (r < 0)
+		       "empty password, one with a NUL, or longer than 511 bytes", (char *)0);
+	if (ok < 0)
 		die_io("hash", "-");
 	if (!str_catc(&h, '\n') || io_writeall(1, h.s, h.len) < 0)
 		die_io("write", "-");
+	str_free(&h);
 	return 0;
 }
 
@@ -940,11 +942,13 @@ int main(int argc, char **argv)
 	if (b.errors) {
 		if (cfd >= 0)
 			unlink(tmp.s);
+		str_free(&tmp);
 		return EXIT_PERM;
 	}
 	if (b.sql)
 		sql_finish(&b);
 	else
 		cdb_commit(&b, cfd, out, tmp.s);
+	str_free(&tmp);
 	return 0;
 }

@@ -2,7 +2,7 @@
  * quail-local: delivers one message to one local user, the qmail-local
  * way, following the user's .qmail file (dot-qmail(5)).
  *
- *   quail-local [-nN] user homedir local dash ext domain sender defaultdelivery
+ *   quail-local [-anN] user homedir local dash ext domain sender defaultdelivery
  *
  * Reads: the message on fd 0 (seekable, at offset 0; reread from the
  * start for each instruction); homedir/.qmail<dash><ext> and its
@@ -47,6 +47,7 @@ struct local {
 	int doit;
 	struct str dtline, rpline, ufline, newsender;
 	struct str cmds;        /* the .qmail file, or defdel */
+	int alias;              /* -a: defdel only, no .qmail files */
 	int forwardonly;        /* the .qmail file has its x bit set */
 	struct maildir_quota quota;
 	unsigned long nfile, nforward, nprog;
@@ -710,7 +711,7 @@ static void report_done(const struct local *s)
 static void usage(void) __attribute__((noreturn));
 static void usage(void)
 {
-	finish(EXIT_PERM, "usage: quail-local [-nN] user homedir local dash "
+	finish(EXIT_PERM, "usage: quail-local [-anN] user homedir local dash "
 	       "ext domain sender defaultdelivery", 0, 0);
 }
 
@@ -719,8 +720,11 @@ static void args_parse(struct local *s, int argc, char **argv)
 	int opt;
 
 	s->doit = 1;
-	while ((opt = getopt(argc, argv, "nN")) != -1)
+	while ((opt = getopt(argc, argv, "anN")) != -1)
 		switch (opt) {
+		case 'a':
+			s->alias = 1;
+			break;
 		case 'n':
 			s->doit = 0;
 			break;
@@ -768,7 +772,13 @@ int main(int argc, char **argv)
 	lines_build(&s);
 	env_setup(&s);
 	quota_setup(&s);
-	qmail_find(&s);
+	if (s.alias) {          /* defaultdelivery only: an alias's forwards */
+		if (!str_copys(&s.cmds, s.defdel) ||
+		    !str_copys(&s.newsender, s.sender) || !str_0(&s.newsender))
+			nomem();
+		env_put("NEWSENDER", s.newsender.s);
+	} else
+		qmail_find(&s);
 	qmail_check(&s);
 	if (s.doit)
 		loop_check(&s);

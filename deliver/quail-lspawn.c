@@ -110,24 +110,32 @@ static const char *need(struct str *s)
 
 static void run_local(const struct spawn_req *r, struct userdb_user *u)
 {
-	struct str user = STR_ZERO;
-	const char *argv[10];
+	struct str user = STR_ZERO, forwards = STR_ZERO;
+	const char *argv[11], **a = argv;
+	int alias;
 
 	/* the catch-all has no local part of its own: its key names it */
 	if (u->name.len ? !str_copyb(&user, u->name.s, u->name.len)
 	    : (!str_catc(&user, '@') ||
 	       !str_catb(&user, u->domain.s, u->domain.len)))
 		fail(EXIT_TEMP, "out of memory (#4.3.0)");
-	argv[0] = "quail-local";
-	argv[1] = need(&user);
-	argv[2] = u->home.s;
-	argv[3] = u->local.s;
-	argv[4] = u->ext.len ? "-" : "";
-	argv[5] = u->ext.s;
-	argv[6] = u->domain.s;
-	argv[7] = r->sender;
-	argv[8] = u->maildir.s;
-	argv[9] = 0;
+	/* an alias's forwards become one "&address" line each of
+	 * defaultdelivery, and -a keeps .qmail files in its home out of it */
+	alias = userdb_forwards(u, &forwards);
+	if (alias < 0)
+		fail(EXIT_TEMP, "out of memory (#4.3.0)");
+	*a++ = "quail-local";
+	if (alias)
+		*a++ = "-a";
+	*a++ = need(&user);
+	*a++ = u->home.s;
+	*a++ = u->local.s;
+	*a++ = u->ext.len ? "-" : "";
+	*a++ = u->ext.s;
+	*a++ = u->domain.s;
+	*a++ = r->sender;
+	*a++ = alias ? need(&forwards) : u->maildir.s;
+	*a = 0;
 	if (setenv("QUOTA", u->quota.s, 1) < 0)
 		fail(EXIT_TEMP, "out of memory (#4.3.0)");
 	execv(local_prog, (char *const *)argv);

@@ -2,6 +2,7 @@
  * by two prepared queries over one libpq connection per process. Every
  * wait, connecting included, is bounded by the lookup's deadline, and any
  * failure is -1 (temporary), never "no such key". */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libpq-fe.h>
@@ -14,6 +15,103 @@
 #include "io.h"
 #include "log.h"
 #include "userdb.h"
+
+/* libpq is loaded when the pgsql backend is first used, not linked: it
+ * pulls in OpenSSL, Kerberos and LDAP (some 25 libraries), which would
+ * cost every quail-smtpd connection milliseconds and put OpenSSL into
+ * programs that parse network input even where the userdb is a cdb.
+ * libpq-fe.h gives only the types and prototypes. */
+#define PQ_FUNCS(X) \
+	X(pg_encoding_to_char) \
+	X(PQcancel) \
+	X(PQclear) \
+	X(PQclientEncoding) \
+	X(PQconnectPoll) \
+	X(PQconnectStart) \
+	X(PQconsumeInput) \
+	X(PQerrorMessage) \
+	X(PQfinish) \
+	X(PQflush) \
+	X(PQfreeCancel) \
+	X(PQgetCancel) \
+	X(PQgetResult) \
+	X(PQgetisnull) \
+	X(PQgetlength) \
+	X(PQgetvalue) \
+	X(PQhost) \
+	X(PQisBusy) \
+	X(PQnfields) \
+	X(PQntuples) \
+	X(PQresultErrorMessage) \
+	X(PQresultStatus) \
+	X(PQsendPrepare) \
+	X(PQsendQueryParams) \
+	X(PQsendQueryPrepared) \
+	X(PQsetNoticeProcessor) \
+	X(PQsetnonblocking) \
+	X(PQsocket) \
+	X(PQstatus)
+
+#define PQ_POINTER(f) static __typeof__(f) *p_##f;
+PQ_FUNCS(PQ_POINTER)
+#define PQ_LIBRARY "libpq.so.5"
+
+static int pq_load(void)
+{
+	static void *lib;
+
+	if (lib)
+		return 0;
+	lib = dlopen(PQ_LIBRARY, RTLD_NOW | RTLD_LOCAL);
+	if (!lib) {
+		log_kv("warn", "event", "pgsql", "what", "load", "error",
+		       dlerror(), (char *)0);
+		errno = ENOENT;
+		return -1;
+	}
+#define PQ_SYMBOL(f) \
+	if (!(p_##f = (__typeof__(p_##f))dlsym(lib, #f))) { \
+		log_kv("warn", "event", "pgsql", "what", "load", "error", \
+		       #f, (char *)0); \
+		dlclose(lib); \
+		lib = 0; \
+		errno = ENOENT; \
+		return -1; \
+	}
+	PQ_FUNCS(PQ_SYMBOL)
+	return 0;
+}
+
+/* from here on, every PQ call goes through the loaded library */
+#define pg_encoding_to_char p_pg_encoding_to_char
+#define PQcancel p_PQcancel
+#define PQclear p_PQclear
+#define PQclientEncoding p_PQclientEncoding
+#define PQconnectPoll p_PQconnectPoll
+#define PQconnectStart p_PQconnectStart
+#define PQconsumeInput p_PQconsumeInput
+#define PQerrorMessage p_PQerrorMessage
+#define PQfinish p_PQfinish
+#define PQflush p_PQflush
+#define PQfreeCancel p_PQfreeCancel
+#define PQgetCancel p_PQgetCancel
+#define PQgetResult p_PQgetResult
+#define PQgetisnull p_PQgetisnull
+#define PQgetlength p_PQgetlength
+#define PQgetvalue p_PQgetvalue
+#define PQhost p_PQhost
+#define PQisBusy p_PQisBusy
+#define PQnfields p_PQnfields
+#define PQntuples p_PQntuples
+#define PQresultErrorMessage p_PQresultErrorMessage
+#define PQresultStatus p_PQresultStatus
+#define PQsendPrepare p_PQsendPrepare
+#define PQsendQueryParams p_PQsendQueryParams
+#define PQsendQueryPrepared p_PQsendQueryPrepared
+#define PQsetNoticeProcessor p_PQsetNoticeProcessor
+#define PQsetnonblocking p_PQsetnonblocking
+#define PQsocket p_PQsocket
+#define PQstatus p_PQstatus
 
 #define STMT_USER "quail_user"
 #define STMT_DOMAIN "quail_domain"
@@ -91,8 +189,8 @@ static void pg_drop(int cancel)
  * the memory is left, which a child about to exec can afford. */
 static void pg_abandon(void)
 {
-	int fd = open("/dev/null", O_RDWR | O_CLOEXEC), s = PQsocket(pg.conn);
-	int saved = errno;
+	int saved = errno, s = PQsocket(pg.conn);
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 
 	if (fd >= 0 && s >= 0 && dup3(fd, s, O_CLOEXEC) >= 0)
 		PQfinish(pg.conn);
@@ -276,8 +374,10 @@ static int pg_config(struct str *info, struct str *uq, struct str *dq)
 static int pg_connect(void)
 {
 	struct str info = STR_ZERO, uq = STR_ZERO, dq = STR_ZERO;
-	int r = pg_config(&info, &uq, &dq);
+	int r = pq_load();
 
+	if (r == 0)
+		r = pg_config(&info, &uq, &dq);
 	if (r == 0) {
 		pg.conn = PQconnectStart(info.s);
 		if (!pg.conn) {

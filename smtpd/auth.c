@@ -29,9 +29,13 @@ enum { AUTH_S_IDLE = 0, AUTH_S_PLAIN, AUTH_S_USER, AUTH_S_PASS };
 int auth_init(struct auth *a)
 {
 	a->state = AUTH_S_IDLE;
-	return str_ready(&a->user, AUTH_LINE_MAX) &&
-	       str_ready(&a->pass, AUTH_LINE_MAX) &&
-	       str_ready(&a->dec, AUTH_LINE_MAX);
+	if (!str_ready(&a->user, AUTH_LINE_MAX) ||
+	    !str_ready(&a->pass, AUTH_LINE_MAX) ||
+	    !str_ready(&a->dec, AUTH_LINE_MAX))
+		return 0;
+	memset(a->pass.s, 0, a->pass.cap);
+	memset(a->dec.s, 0, a->dec.cap);
+	return 1;
 }
 
 int auth_waiting(const struct auth *a)

@@ -1,6 +1,7 @@
 /* Tests for the SMTP command-line parser: line endings and bad bytes,
- * every verb in any case, MAIL and RCPT arguments and parameters, and
- * each line cut short. */
+ * every verb in any case (AUTH too, whose argument smtpd/auth.c takes
+ * apart), MAIL and RCPT arguments and parameters, and each line cut
+ * short. */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,7 +85,15 @@ static const struct {
 	{ "NOO", CMD_UNKNOWN, CMD_OK, "" },
 	{ "EXPN list", CMD_UNKNOWN, CMD_OK, "list" },
 	{ "STARTTLS", CMD_UNKNOWN, CMD_OK, "" },
-	{ "AUTH PLAIN", CMD_UNKNOWN, CMD_OK, "PLAIN" },
+	{ "AUTH PLAIN", CMD_AUTH, CMD_OK, "PLAIN" },
+	{ "auth login", CMD_AUTH, CMD_OK, "login" },
+	{ "Auth PLAIN AGFsaWNlAHNlY3JldA==", CMD_AUTH, CMD_OK,
+	  "PLAIN AGFsaWNlAHNlY3JldA==" },
+	{ "AUTH  PLAIN \t=\t ", CMD_AUTH, CMD_OK, "PLAIN \t=" },
+	{ "AUTH", CMD_AUTH, CMD_OK, "" },
+	{ "AUTH ", CMD_AUTH, CMD_OK, "" },
+	{ "AUTHPLAIN", CMD_UNKNOWN, CMD_OK, "" },
+	{ "AUT PLAIN", CMD_UNKNOWN, CMD_OK, "PLAIN" },
 	{ "\xff\xfe\x01", CMD_UNKNOWN, CMD_OK, "" },
 };
 
