@@ -138,7 +138,9 @@ void userdb_free(struct userdb_user *u);
 
 /* Whether domain[0..len) is ours (any case): 1 yes, 0 no, -1 temporary
  * failure with errno set. The cdb backend looks for the key "%domain",
- * the pgsql backend runs pgsql_domain_query. */
+ * the pgsql backend runs pgsql_domain_query. With no cdb file at all the
+ * answer is 0 (a host with no users has no domains here), unlike
+ * userdb_lookup, for which a missing file is -1. */
 int userdb_domain(const char *domain, size_t len);
 
 /* The cdb file in use, or "pgsql", for log lines. */

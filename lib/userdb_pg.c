@@ -66,7 +66,7 @@ static int pq_load(void)
 	if (!lib) {
 		log_kv("warn", "event", "pgsql", "what", "load", "error",
 		       dlerror(), (char *)0);
-		errno = ENOENT;
+		errno = ELIBACC;
 		return -1;
 	}
 #define PQ_SYMBOL(f) \
@@ -75,7 +75,7 @@ static int pq_load(void)
 		       #f, (char *)0); \
 		dlclose(lib); \
 		lib = 0; \
-		errno = ENOENT; \
+		errno = ELIBACC; \
 		return -1; \
 	}
 	PQ_FUNCS(PQ_SYMBOL)

@@ -51,6 +51,7 @@
 #include "qfile.h"
 #include "retry.h"
 #include "str.h"
+#include "userdb.h"
 
 #ifndef BINDIR
 #define BINDIR "/usr/local/bin"
@@ -176,7 +177,11 @@ static void config_load(void)
 		cfg.conc[1] = 1;
 }
 
-/* 1 when the recipient's domain is in locals (case-insensitive). */
+/* 1 when the recipient's domain is in locals (case-insensitive) or is
+ * one of the user database's domains. A userdb that cannot answer makes
+ * it local: quail-lspawn then defers it, where remote delivery could
+ * send our own users' mail away. (With no userdb at all, userdb_domain
+ * says 0.) */
 static int is_local(const char *addr, size_t len)
 {
 	size_t at = len, i, n;
@@ -190,7 +195,7 @@ static int is_local(const char *addr, size_t len)
 		if (n == len - at && case_eqb(cfg.locals.s + i, addr + at, n))
 			return 1;
 	}
-	return 0;
+	return userdb_domain(addr + at, len - at) != 0;
 }
 
 /* --- spawners --- */
