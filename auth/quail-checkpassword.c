@@ -14,7 +14,9 @@
  *
  * On success: setgroups, setgid and setuid to the record's gid and uid
  * when run as root (otherwise it goes on as itself, and only if the
- * record's uid is its own), chdir to the home directory, set USER (the
+ * record's uid is its own, or for QUAIL_SERVICE=smtp, where it only
+ * checks the password and runs prog as the caller, without the chdir),
+ * chdir to the home directory, set USER (the
  * login, lower-cased), HOME, SHELL (/bin/sh) and MAILDIR (absolute, ends
  * with '/'), and exec prog with its args.
  *
@@ -300,6 +302,14 @@ int main(int argc, char **argv)
 	input_read(&l);
 	input_split(&l);
 	login_check(&l);
+	/* SMTP AUTH only asks "is this the password?" (the next program is
+	 * /bin/true) from a server that is not root: it needs no switch */
+	if (geteuid() != 0 && l.service && strcmp(l.service, "smtp") == 0) {
+		env_set(&l);
+		say("info", &l, "ok", 0);
+		execvp(argv[1], argv + 1);
+		temp(&l, "exec");
+	}
 	user_become(&l);
 	if (chdir(l.u.home.s) < 0)
 		temp(&l, "chdir");

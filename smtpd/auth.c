@@ -267,19 +267,6 @@ int auth_received(struct str *h, const char *user, size_t n)
 
 /* ---- settings ---- */
 
-static int config_userdb(void)
-{
-	struct str v = STR_ZERO;
-	const char *e = getenv("QUAIL_USERDB");
-	int r = control_line("userdb", &v, "");
-
-	str_free(&v);
-	if (r < 0)
-		return -1;
-	return r > 0 || (e && *e) || access(userdb_path(), F_OK) == 0 ||
-	       errno != ENOENT;
-}
-
 static const struct {
 	const char *env, *name;
 	size_t off;
@@ -308,10 +295,6 @@ int auth_config(struct auth_cfg *c, int argc, char **argv, const char **bad)
 		                  settings[i].def) < 0)
 			return 0;
 	}
-	*bad = "userdb";
-	c->userdb = config_userdb();
-	if (c->userdb < 0)
-		return 0;
 	if (c->timeout > 86400)
 		c->timeout = 86400;
 	return 1;

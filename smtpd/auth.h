@@ -30,7 +30,6 @@ struct auth_cfg {
 	char **checkpw;         /* argv of the checkpassword program, or NULL */
 	int plaintext;          /* $AUTHPLAINTEXT: AUTH offered without TLS */
 	int submission;         /* $SMTPAUTH starts with '!': AUTH before MAIL */
-	int userdb;             /* RCPT asks the userdb */
 	unsigned long long maxauthfail;         /* MAXAUTHFAIL, maxauthfail */
 	unsigned long long timeout;             /* TIMEOUTAUTH, timeoutauth */
 	unsigned long long senderauth;          /* SENDERAUTH, senderauth */
@@ -39,9 +38,7 @@ struct auth_cfg {
 
 /* Fills c from argv (quail-smtpd's: a program from argv[1] on), the
  * environment and the control files: 1 ok, 0 when a control file could
- * not be read (*bad names it, errno is set). The userdb is asked when
- * there is a `userdb` control file or $QUAIL_USERDB, or the default cdb
- * exists: a server without any has no userdb domains. */
+ * not be read or a setting is no number (*bad names it, errno is set). */
 int auth_config(struct auth_cfg *c, int argc, char **argv, const char **bad);
 
 /* What the session does next. */

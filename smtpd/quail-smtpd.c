@@ -595,8 +595,6 @@ static void rcpt_temp(struct session *s, const char *op, const char *file)
  * a userdb domain, -1 rejected (replied). */
 static int rcpt_userdb(struct session *s, struct str *a)
 {
-	if (!cfg.auth.userdb)
-		return 0;
 	switch (auth_rcpt(a->s, a->len, s->tmp.s, s->tmp.len,
 	                  cfg.auth.rcptcheck != 0)) {
 	case AUTH_RCPT_NOTOURS:
