@@ -41,7 +41,8 @@ PROGS = smtpd/quail-smtpd queue/quail-queue queue/quail-qstat \
 	queue/quail-qread queue/quail-qcheck queue/quail-inject queue/sendmail \
 	queue/quail-send deliver/quail-local deliver/quail-lspawn \
 	deliver/quail-rspawn auth/quail-users auth/quail-checkpassword
-SMTPDOBJ = smtpd/quail-smtpd.o smtpd/cmd.o smtpd/data.o smtpd/auth.o
+SMTPDOBJ = smtpd/quail-smtpd.o smtpd/message.o smtpd/cmd.o smtpd/data.o \
+	smtpd/auth.o
 
 # Unit tests: each NAME_test.c beside its code, linked with the library
 # and, for smtpd, the smtpd modules.

@@ -2,6 +2,7 @@
  * checkpassword run, and the userdb checks on senders and recipients. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -305,15 +306,19 @@ int auth_config(struct auth_cfg *c, int argc, char **argv, const char **bad)
 static void child(char *const *argv, int fd)
 {
 	struct sigaction sa;
-	int null = open("/dev/null", O_RDWR);
+	int null;
 
-	/* fd 0 and 1 are the client: the program must not talk to it */
-	if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0)
-		_exit(EXIT_TEMP);
+	/* the pipe to 3 first, so opening /dev/null cannot take fd 3 */
 	if (fd == 3)
 		fcntl(3, F_SETFD, 0);
 	else if (dup2(fd, 3) < 0)
 		_exit(EXIT_TEMP);
+	/* fd 0 and 1 are the client: the program must not talk to it */
+	null = open("/dev/null", O_RDWR);
+	if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0)
+		_exit(EXIT_TEMP);
+	if (null > 1)
+		close(null);
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = SIG_DFL;        /* an ignored signal stays ignored */
 	sigaction(SIGPIPE, &sa, 0);
@@ -324,12 +329,13 @@ static void child(char *const *argv, int fd)
 }
 
 /* Writes "user\0pass\0\0" (no timestamp: nothing to sign) to fd and
- * closes it. A program that exits unread gives EPIPE, which its exit
- * status then explains. */
-static void feed(int fd, const struct auth *a)
+ * closes it: before the fork, so it never waits for the program and never
+ * meets a reader gone (SIGPIPE), as AUTH_CRED_MAX fits any pipe. */
+static int feed(int fd, const struct auth *a)
 {
 	char buf[AUTH_CRED_MAX];
 	size_t n = 0;
+	int r;
 
 	memcpy(buf, a->user.s, a->user.len);
 	n += a->user.len;
@@ -338,12 +344,16 @@ static void feed(int fd, const struct auth *a)
 	n += a->pass.len;
 	buf[n++] = 0;
 	buf[n++] = 0;
-	io_writeall(fd, buf, n);
+	r = io_writeall(fd, buf, n);
 	explicit_bzero(buf, sizeof buf);
-	close(fd);
+	if (close(fd) < 0)
+		r = -1;
+	return r;
 }
 
-/* Waits for pid until deadline (io_now_ms): 1 reaped, 0 timed out. */
+/* Waits for pid until deadline (io_now_ms): 1 reaped, 0 timed out, -1
+ * error. A child's exit cannot be polled, so this sleeps in steps growing
+ * from 1 ms to 64 ms. */
 static int reap(pid_t pid, int *st, long long deadline)
 {
 	struct timespec ts = { 0, 1000000 };
@@ -386,17 +396,18 @@ int auth_run(char *const *argv, struct auth *a, unsigned timeout)
 		return AUTH_TEMP;
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return AUTH_TEMP;
-	pid = fork();
-	if (pid < 0) {
+	if (feed(p[1], a) < 0) {
 		close(p[0]);
-		close(p[1]);
 		return AUTH_TEMP;
 	}
+	pid = fork();
 	if (pid == 0)
 		child(argv, p[0]);
 	close(p[0]);
-	feed(p[1], a);
-	r = reap(pid, &st, io_now_ms() + (long long)timeout * 1000);
+	if (pid < 0)
+		return AUTH_TEMP;
+	r = reap(pid, &st, timeout ? io_now_ms() + (long long)timeout * 1000
+	         : LLONG_MAX);
 	if (r == 1)
 		return verdict(a, st);
 	if (r == 0) {

@@ -97,8 +97,9 @@ void auth_free(struct auth *);
 /* Runs argv (a checkpassword program and its arguments) with a pipe on
  * fd 3 holding "user\0pass\0\0", fd 0 and 1 on /dev/null, fd 2 shared
  * and QUAIL_SERVICE=smtp, and waits at most timeout seconds (then kills
- * it). Exit 0 is AUTH_OK, 1 AUTH_FAIL; any other exit, a signal, a
- * timeout or a failure to start is AUTH_TEMP, with a->reason set. */
+ * it; 0 waits for ever). Exit 0 is AUTH_OK, 1 AUTH_FAIL; any other exit,
+ * a signal, a timeout or a failure to start is AUTH_TEMP, with a->reason
+ * set. */
 int auth_run(char *const *argv, struct auth *a, unsigned timeout);
 
 /* SENDERAUTH: 1 when sender[0..n) may be used by login[0..ln): they are
