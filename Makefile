@@ -151,8 +151,15 @@ check: deps
 run: deps all
 	@sh rc/demo
 
+# Every benchmark, each against its peer; RESULT lines go to build/bench.log.
+BENCHES = smtp-accept end-to-end scheduler-memory auth tls pop3 remote
 bench: deps all
-	bench/smtp-accept
+	@mkdir -p build
+	@for b in $(BENCHES); do \
+		[ -x bench/$$b ] || continue; \
+		echo "== bench/$$b"; bench/$$b || echo "bench/$$b failed"; \
+	done 2>&1 | tee build/bench.log
+	@grep '^RESULT ' build/bench.log
 
 install: all
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8

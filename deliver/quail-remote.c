@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -30,6 +31,7 @@
 #include "control.h"
 #include "exitcode.h"
 #include "fmt.h"
+#include "io.h"
 #include "log.h"
 #include "remote_dns.h"
 #include "remote_smtp.h"
@@ -357,4 +359,147 @@ static void try_host(const struct config *cf, struct smtp_job *j,
 		if (all_settled(j) && res->code != 'K')
 			*done = 1;
 	}
+}
+
+static void set_text(struct smtp_result *res, char code, const char *a,
+                     const char *b)
+{
+	res->code = code;
+	res->next = 0;
+	res->text.len = 0;
+	nomem_if(str_cats(&res->text, a) && (!b || str_cats(&res->text, b)));
+}
+
+static void by_mx(const struct config *cf, struct smtp_job *j,
+                  const char *domain, struct smtp_result *res)
+{
+	struct dns_mx mx;
+	size_t i;
+	int done = 0;
+
+	switch (dns_mx(domain, &mx)) {
+	case DNS_NXDOMAIN:
+		set_text(res, 'D', domain, ": no such domain (#5.1.2)");
+		return;
+	case DNS_NULLMX:
+		set_text(res, 'D', domain, ": 5.1.10 Recipient address has "
+		         "null MX (#5.1.10)");
+		return;
+	case DNS_TEMP:
+		set_text(res, 'Z', domain, ": temporary DNS failure looking "
+		         "up MX records (#4.4.3)");
+		return;
+	}
+	for (i = 0; i < mx.n && !done; i++)
+		try_host(cf, j, mx.host[i].name, REMOTE_PORT, &done, res);
+	/* a domain with neither MX nor address cannot take mail */
+	if (!done && mx.n == 1 && !strcmp(mx.host[0].name, domain) &&
+	    res->text.len && strstr(res->text.s, ": host has no address"))
+		set_text(res, 'D', domain, ": no mail host for the domain "
+		         "(#5.1.2)");
+}
+
+static void deliver(const struct config *cf, struct smtp_job *j,
+                    const char *domain, struct smtp_result *res,
+                    struct str *user)
+{
+	const char *v = table_find(&cf->routes, domain);
+	struct route rt;
+	int done = 0;
+
+	j->tls = policy_find(cf, domain, &j->cafile);
+	if (domain[0] == '[')
+		v = domain;     /* an address literal goes where it says */
+	if (!v || !*v) {
+		by_mx(cf, j, domain, res);
+		return;
+	}
+	if (!route_parse(v, &rt)) {
+		set_text(res, 'Z', "bad smtproutes entry for ", domain);
+		log_kv("warn", "event", "config", "file", "smtproutes",
+		       "domain", domain, (char *)0);
+		return;
+	}
+	auth_find(cf, rt.relay, j, user);
+	try_host(cf, j, rt.relay, rt.port, &done, res);
+}
+
+/* The reports on fd 1: one per recipient, then the message's. */
+static void report(struct smtp_job *j, struct smtp_result *res)
+{
+	struct str out = STR_ZERO;
+	size_t i;
+	char st;
+
+	for (i = 0; i < j->nrcpt; i++) {
+		st = j->state[i];
+		if (st == RCPT_PENDING || (st == RCPT_TEMP && res->code == 'D')) {
+			st = res->code == 'D' ? RCPT_PERM : RCPT_TEMP;
+			nomem_if(str_copyb(&j->text[i], res->text.s,
+			                   res->text.len));
+		}
+		nomem_if(str_catc(&out, st) &&
+		         str_catb(&out, j->text[i].s, j->text[i].len) &&
+		         str_catc(&out, 0));
+	}
+	nomem_if(str_catc(&out, res->code) &&
+	         str_catb(&out, res->text.s, res->text.len) &&
+	         str_catc(&out, 0));
+	if (io_writeall(1, out.s, out.len) < 0)
+		die_kv(EXIT_TEMP, "event", "report", "error", strerror(errno),
+		       (char *)0);
+	str_free(&out);
+}
+
+/* A line break in an address would end the command it is put in. */
+static int addr_bad(const char *a)
+{
+	return strpbrk(a, "\r\n") != 0 || strlen(a) > 1000;
+}
+
+int main(int argc, char **argv)
+{
+	struct smtp_result res = { 'Z', 0, STR_ZERO, "" };
+	struct smtp_job j;
+	struct config cf;
+	struct str user = STR_ZERO;
+	char nbuf[FMT_ULONG];
+	size_t i;
+
+	log_init("quail-remote");
+	signal(SIGPIPE, SIG_IGN);
+	if (argc < 4 || argc - 3 > REMOTE_RCPT_MAX)
+		die_kv(EXIT_PERM, "event", "usage", "usage",
+		       "quail-remote host sender rcpt...", (char *)0);
+	config_load(&cf);
+	memset(&j, 0, sizeof j);
+	j.sender = argv[2];
+	j.rcpt = (const char *const *)argv + 3;
+	j.nrcpt = (size_t)argc - 3;
+	j.state = calloc(j.nrcpt, 1);
+	j.text = calloc(j.nrcpt, sizeof *j.text);
+	if (!j.state || !j.text)
+		die_nomem();
+	j.helo = cf.helo.s;
+	j.timeout_ms = cf.remote_ms;
+	message_scan(&j);
+	for (i = 0; i < j.nrcpt; i++)
+		if (addr_bad(j.rcpt[i])) {
+			j.state[i] = RCPT_PERM;
+			nomem_if(str_cats(&j.text[i], "bad recipient address "
+			                  "(#5.1.3)"));
+		}
+	if (addr_bad(j.sender))
+		set_text(&res, 'D', "bad sender address (#5.1.7)", 0);
+	else if (!all_settled(&j))
+		deliver(&cf, &j, argv[1], &res, &user);
+	else
+		set_text(&res, 'D', "no valid recipient (#5.1.3)", 0);
+	nomem_if(str_0(&res.text));
+	log_kv("info", "event", "delivery", "domain", argv[1], "rcpts",
+	       fmt_u(nbuf, j.nrcpt), "result", res.code == 'K' ? "ok" :
+	       res.code == 'D' ? "failed" : "deferred", "text", res.text.s,
+	       (char *)0);
+	report(&j, &res);
+	return 0;
 }

@@ -191,6 +191,18 @@ void conn_tagged(struct conn *c, const char *tag, size_t taglen,
 	conn_put(c, "\r\n", 2);
 }
 
+void conn_bad(struct conn *c, const char *tag, size_t taglen,
+              const char *why)
+{
+	if (tag)
+		conn_put(c, tag, taglen);
+	else
+		conn_put(c, "*", 1);
+	conn_puts(c, " BAD ");
+	conn_puts(c, why ? why : "syntax error");
+	conn_put(c, "\r\n", 2);
+}
+
 int conn_flush(struct conn *c)
 {
 	if (!c->werr && wr_flush(&c->w) < 0)

@@ -54,6 +54,9 @@ void conn_nstring(struct conn *c, const char *p, size_t n);
 /* tag, then " ", then the text and CRLF; tag NULL gives "*". */
 void conn_tagged(struct conn *c, const char *tag, size_t taglen,
                  const char *text);
+/* tag (or "*") " BAD " why CRLF */
+void conn_bad(struct conn *c, const char *tag, size_t taglen,
+              const char *why);
 int conn_flush(struct conn *c);
 
 #endif
