@@ -496,7 +496,7 @@ int main(int argc, char **argv)
 	else
 		set_text(&res, 'D', "no valid recipient (#5.1.3)", 0);
 	nomem_if(str_0(&res.text));
-	log_kv("info", "event", "delivery", "domain", argv[1], "rcpts",
+	log_kv("info", "event", "result", "domain", argv[1], "rcpts",
 	       fmt_u(nbuf, j.nrcpt), "result", res.code == 'K' ? "ok" :
 	       res.code == 'D' ? "failed" : "deferred", "text", res.text.s,
 	       (char *)0);

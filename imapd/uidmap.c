@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>              /* rename */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -363,7 +364,7 @@ static int take_new(struct sync *s)
 		bl = byte_chr(d->d_name, strlen(d->d_name), ':');
 		if (!path(&s->p, s->dir, "new/", d->d_name) ||
 		    !path(&s->q, s->dir, "cur/", d->d_name) ||
-		    (!d->d_name[bl] && (!(s->q.len--, str_cats(&s->q, ":2,")) ||
+		    (!d->d_name[bl] && (!str_cats(&s->q, ":2,") ||
 		                        !str_0(&s->q))))
 			goto nomem;
 		if (rename(s->p.s, s->q.s) < 0) {
@@ -462,18 +463,249 @@ static size_t match(struct sync *s)
 	return missing;
 }
 
-static void mark_recent(struct sync *s)
+struct bkey {
+	const char *s;
+	size_t n;
+};
+
+static int bkey_cmp(const void *a, const void *b)
 {
-	size_t i, k;
+	const struct bkey *x = a, *y = b;
+	size_t n = x->n < y->n ? x->n : y->n;
+	int c = memcmp(x->s, y->s, n);
+
+	return c ? c : (x->n > y->n) - (x->n < y->n);
+}
+
+/* Entries unknown to the file that this sync moved from new/ are recent:
+ * the moved bases sorted, each unknown entry looked up. */
+static int mark_recent(struct sync *s)
+{
+	struct bkey *k, key;
+	size_t i, nk = 0, off;
 
 	if (!s->moved.len)
-		return;
-	for (k = 0; k < s->moved.len; k += strlen(s->moved.s + k) + 1) {
-		size_t bl = strlen(s->moved.s + k);
-
-		for (i = 0; i < s->ne; i++)
-			if (s->e[i].baselen == bl &&
-			    !memcmp(s->e[i].name, s->moved.s + k, bl))
-				s->e[i].recent = 1;
+		return 0;
+	for (off = 0; off < s->moved.len; off += strlen(s->moved.s + off) + 1)
+		nk++;
+	k = malloc(nk * sizeof *k);
+	if (!k)
+		return -1;
+	for (i = 0, off = 0; i < nk; i++) {
+		k[i].s = s->moved.s + off;
+		k[i].n = strlen(k[i].s);
+		off += k[i].n + 1;
 	}
+	qsort(k, nk, sizeof *k, bkey_cmp);
+	for (i = 0; i < s->ne; i++) {
+		if (s->e[i].rec)
+			continue;
+		key.s = s->e[i].name;
+		key.n = s->e[i].baselen;
+		if (bsearch(&key, k, nk, sizeof *k, bkey_cmp))
+			s->e[i].recent = 1;
+	}
+	free(k);
+	return 0;
+}
+
+static int arrival_cmp(const void *a, const void *b)
+{
+	const struct ent *x = *(const struct ent *const *)a;
+	const struct ent *y = *(const struct ent *const *)b;
+
+	return uidmap_arrival_cmp(x->name, y->name);
+}
+
+static int rec_add(struct uidmap *m, unsigned long uid, struct ent *e)
+{
+	struct uidmap_rec *r;
+
+	if (m->n == m->cap) {
+		size_t cap = m->cap ? m->cap * 2 : 256;
+
+		r = realloc(m->r, cap * sizeof *r);
+		if (!r)
+			return -1;
+		m->r = r;
+		m->cap = cap;
+	}
+	r = &m->r[m->n++];
+	r->uid = uid;
+	r->name = e->name;
+	r->baselen = e->baselen;
+	r->recent = e->recent;
+	e->name = 0;            /* now m's */
+	return 0;
+}
+
+/* The result: known messages in file order, then the unknown ones in
+ * arrival order with new UIDs. */
+static int result(struct sync *s, struct uidmap *m)
+{
+	struct ent **u = 0;
+	size_t i, nu = 0;
+
+	for (i = 0; i < s->nf; i++)
+		if (s->f[i].ent &&
+		    rec_add(m, s->f[i].uid, &s->e[s->f[i].ent - 1]) < 0)
+			return -1;
+	for (i = 0; i < s->ne; i++)
+		nu += s->e[i].rec == 0 && s->e[i].name;
+	if (nu) {
+		u = malloc(nu * sizeof *u);
+		if (!u)
+			return -1;
+		for (i = 0, nu = 0; i < s->ne; i++)
+			if (s->e[i].rec == 0 && s->e[i].name)
+				u[nu++] = &s->e[i];
+		qsort(u, nu, sizeof *u, arrival_cmp);
+	}
+	for (i = 0; i < nu; i++) {
+		if (s->next >= 0xffffffffUL) {
+			free(u);
+			errno = EOVERFLOW;
+			return -1;
+		}
+		if (rec_add(m, s->next++, u[i]) < 0) {
+			free(u);
+			return -1;
+		}
+	}
+	free(u);
+	m->changed = nu > 0 || m->n != s->nf || !s->valid;
+	return 0;
+}
+
+static int file_write(struct sync *s, const struct uidmap *m)
+{
+	struct str t = STR_ZERO;
+	size_t i;
+	int fd, e;
+
+	if (!str_cats(&t, UIDMAP_MAGIC) || !str_catu(&t, m->validity) ||
+	    !str_catc(&t, ' ') || !str_catu(&t, m->next) || !str_catc(&t, '\n'))
+		goto nomem;
+	for (i = 0; i < m->n; i++)
+		if (!str_catu(&t, m->r[i].uid) || !str_catc(&t, ' ') ||
+		    !str_catb(&t, m->r[i].name, m->r[i].baselen) ||
+		    !str_catc(&t, '\n'))
+			goto nomem;
+	if (!path(&s->p, s->dir, UIDMAP_FILE, ".tmp") ||
+	    !path(&s->q, s->dir, UIDMAP_FILE, 0))
+		goto nomem;
+	fd = open(s->p.s, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0)
+		goto fail;
+	/* fsync before rename: a crash leaves the old file or the new one */
+	if (io_writeall(fd, t.s, t.len) < 0 || fsync(fd) < 0) {
+		e = errno;
+		close(fd);
+		errno = e;
+		goto fail;
+	}
+	if (close(fd) < 0 || rename(s->p.s, s->q.s) < 0)
+		goto fail;
+	str_free(&t);
+	return 0;
+nomem:
+	errno = ENOMEM;
+fail:
+	e = errno;
+	str_free(&t);
+	errno = e;
+	return -1;
+}
+
+static void sync_free(struct sync *s)
+{
+	ents_free(s);
+	free(s->e);
+	free(s->f);
+	free(s->hash);
+	str_free(&s->text);
+	str_free(&s->p);
+	str_free(&s->q);
+	str_free(&s->moved);
+}
+
+void uidmap_free(struct uidmap *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->n; i++)
+		free(m->r[i].name);
+	free(m->r);
+	m->r = 0;
+	m->n = m->cap = 0;
+}
+
+static int sync_run(struct sync *s, struct uidmap *m, int takenew)
+{
+	if (file_read(s) < 0)
+		return -1;
+	if (!s->valid) {
+		s->validity = (unsigned long)time(0);
+		s->next = 1;
+	}
+	if (hash_build(s) < 0)
+		return -1;
+	if (takenew && take_new(s) < 0)
+		return -1;
+	if (scan_cur(s) < 0)
+		return -1;
+	/* a rename for flags by another program while cur/ was read may
+	 * have hidden a file: look once more before calling it gone */
+	if (match(s) && (scan_cur(s) < 0 || (match(s), 0)))
+		return -1;
+	if (mark_recent(s) < 0 || result(s, m) < 0)
+		return -1;
+	m->validity = s->validity;
+	m->next = s->next;
+	if (m->changed && file_write(s, m) < 0)
+		return -1;
+	return 0;
+}
+
+int uidmap_sync_locked(const char *dir, struct uidmap *m, int takenew)
+{
+	struct sync s;
+	int r, e;
+
+	memset(&s, 0, sizeof s);
+	s.dir = dir;
+	uidmap_free(m);
+	m->changed = 0;
+	r = sync_run(&s, m, takenew);
+	e = errno;
+	sync_free(&s);
+	if (r < 0) {
+		uidmap_free(m);
+		errno = e;
+	}
+	return r;
+}
+
+int uidmap_sync(const char *dir, struct uidmap *m, int takenew)
+{
+	int r, e;
+
+	if (uidmap_lock(dir) < 0)
+		return -1;
+	r = uidmap_sync_locked(dir, m, takenew);
+	e = errno;
+	uidmap_unlock(dir);
+	errno = e;
+	return r;
+}
+
+const struct uidmap_rec *uidmap_find(const struct uidmap *m,
+                                     const char *base, size_t n)
+{
+	size_t i;
+
+	for (i = m->n; i-- > 0;)
+		if (m->r[i].baselen == n && !memcmp(m->r[i].name, base, n))
+			return &m->r[i];
+	return 0;
 }

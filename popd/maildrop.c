@@ -129,7 +129,7 @@ static int take_new(struct maildrop *d, int newfd)
 
 static int scan_cur(struct maildrop *d)
 {
-	int fd = dup(d->cur);
+	int fd = openat(d->cur, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *dir;
 	struct dirent *e;
 	int ok = 0;
@@ -219,7 +219,8 @@ static int find_renamed(struct maildrop *d, size_t i)
 {
 	const char *old = maildrop_name(d, i);
 	size_t base = maildir_name_base(old, strlen(old)), n;
-	int fd = dup(d->cur), found = -1;
+	int fd = openat(d->cur, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int found = -1;
 	DIR *dir;
 	struct dirent *e;
 

@@ -1,5 +1,6 @@
 /* SMTP command lines: endings, verbs, MAIL and RCPT arguments. No I/O. */
 #include <limits.h>
+#include <string.h>
 
 #include "addr.h"
 #include "cmd.h"
@@ -21,6 +22,7 @@ static const struct {
 	{ "HELP", CMD_HELP, 0 },
 	{ "QUIT", CMD_QUIT, 1 },
 	{ "AUTH", CMD_AUTH, 0 },
+	{ "STARTTLS", CMD_STARTTLS, 1 },
 };
 
 static int is_space(char c)
@@ -68,7 +70,7 @@ int cmd_parse(const char *line, size_t n, struct cmd *out)
 	out->arg = line + i;
 	out->arglen = n - i;
 	for (k = 0; k < sizeof verbs / sizeof verbs[0]; k++) {
-		if (v != 4 || !case_eqb(line, verbs[k].name, 4))
+		if (v != strlen(verbs[k].name) || !case_eqb(line, verbs[k].name, v))
 			continue;
 		out->verb = verbs[k].verb;
 		if (verbs[k].noargs && out->arglen)

@@ -22,7 +22,8 @@ enum {
 	CMD_VRFY,
 	CMD_HELP,
 	CMD_QUIT,
-	CMD_AUTH                /* RFC 4954; the session says if offered */
+	CMD_AUTH,               /* RFC 4954; the session says if offered */
+	CMD_STARTTLS            /* RFC 3207; likewise */
 	/* STARTTLS goes here when the session offers it. */
 };
 

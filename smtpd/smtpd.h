@@ -26,6 +26,8 @@ struct smtpd_cfg {
 	const char *queue;
 	const char *remoteip, *remotehost;
 	struct auth_cfg auth;
+	int tlsctl, tlsrd, tlswr;        /* UCSPI-TLS descriptors, -1 when none */
+	int tlsoffer, tlsrequire;       /* UCSPITLS "" and "!" */
 };
 extern struct smtpd_cfg cfg;
 
@@ -36,7 +38,7 @@ struct session {
 	struct str line;
 	struct str helo;        /* empty until HELO or EHLO */
 	int esmtp;
-	int tls;                /* STARTTLS done (not offered yet) */
+	int tls;                /* STARTTLS done, or implicit TLS */
 	struct str auth_user;   /* AUTH done when non-empty */
 	struct auth auth;
 	unsigned long long authfail;

@@ -232,6 +232,34 @@ def swaks(port, to, marker, auth=None, sender="someone@client.test"):
 	return out
 
 
+def send_tls(port, to, marker, auth, implicit, cafile):
+	"""One message with AUTH over STARTTLS or implicit TLS (python's
+	smtplib: swaks needs Net::SSLeay for TLS)."""
+	ctx = ssl.create_default_context(cafile=cafile)
+	ctx.check_hostname = False
+	msg = "From: <%s>\r\nTo: <%s>\r\nSubject: %s\r\n\r\nbody of %s\r\n" % (
+		auth[0], to, marker, marker)
+	if implicit:
+		s = smtplib.SMTP_SSL("127.0.0.1", port, timeout=20, context=ctx)
+	else:
+		s = smtplib.SMTP("127.0.0.1", port, timeout=20)
+		s.starttls(context=ctx)
+	with s:
+		s.login(auth[0], auth[1])
+		s.sendmail(auth[0], [to], msg)
+
+
+def submit(root_etc, ports, to, marker, auth):
+	"""Through submission, with STARTTLS when quail-tlsd is there; and
+	through smtps too, when it is."""
+	cafile = os.path.join(root_etc, "tls", "cert.pem")
+	if not os.path.isdir(os.path.join(root_etc, "service", "smtps")):
+		swaks(ports[1], to, marker, auth=auth, sender=auth[0])
+		return
+	send_tls(ports[1], to, marker, auth, False, cafile)
+	send_tls(ports[2], to, marker + "-smtps", auth, True, cafile)
+
+
 class Traffic(threading.Thread):
 	"""Sends one message after another to the MX until stopped, keeping
 	the markers of those accepted with 250. Refusals and broken
@@ -269,16 +297,13 @@ def ops_world(fx, super):
 	r = Root(fx, super)
 	r.setup()
 	r.start()
-	smtp, submit = r.ports[0], r.ports[1]
+	smtp, subport = r.ports[0], r.ports[1]
 	user1, user2 = "alice@" + DOMAIN, "bob@" + DOMAIN
 
 	# the MX, and submission with AUTH
 	swaks(smtp, user1, "via-mx")
 	r.wait_mail(user1, "via-mx")
-	swaks(submit, user2, "via-submission", auth=(user1, PASSWORD),
-	      sender=user1)
-	r.wait_mail(user2, "via-submission")
-	for svc in ("smtpd", "submission", "send"):
+	for svc in ("smtpd", "send"):
 		current = os.path.join(r.logs, svc, "current")
 		check(os.path.getsize(current) > 0, "no log in %s" % current)
 	check(b"event=accepted" in _read(os.path.join(r.logs, "smtpd", "current")),
@@ -290,7 +315,7 @@ def ops_world(fx, super):
 	t = Traffic(smtp, user1)
 	t.start()
 	try:
-		for svc in ("smtpd", "submission", "send"):
+		for svc in sorted(os.listdir(r.services)):
 			time.sleep(0.5)
 			before = r.status_pid(svc)
 			check(before, "%s is not up" % svc)
@@ -303,7 +328,7 @@ def ops_world(fx, super):
 				time.sleep(0.1)
 			check(after and after != before,
 			      "%s did not restart (pid %s)" % (svc, before))
-		check(wait_port(submit), "submission did not come back")
+		check(wait_port(subport), "submission did not come back")
 		time.sleep(1)
 	finally:
 		t.halt.set()
@@ -319,8 +344,11 @@ def ops_world(fx, super):
 		time.sleep(0.2)
 	check(not lost, "%d of %d accepted messages lost: %s; logs:\n%s" %
 	      (len(lost), len(t.accepted), lost[:5], r.log_tail()))
-	swaks(submit, user2, "after-kills", auth=(user1, PASSWORD), sender=user1)
-	r.wait_mail(user2, "after-kills")
+	# submission (and smtps) last: they need AUTH, and with quail-tlsd TLS
+	submit(r.etc, r.ports, user2, "via-submission", (user1, PASSWORD))
+	r.wait_mail(user2, "via-submission")
+	check(os.path.getsize(os.path.join(r.logs, "submission", "current")),
+	      "no submission log")
 	r.stop()
 	check(not procs_under(r.dir), "processes left: %s" % procs_under(r.dir))
 
@@ -420,11 +448,12 @@ def test_ops_make_run(fx):
 			with ctx.wrap_socket(raw) as s:
 				check(s.recv(100).startswith(b"220"), "smtps greeting")
 
-	swaks(int(demo["SUBMIT_PORT"]), demo["USER2"], "make-run-submit",
-	      auth=(demo["USER1"], demo["PASS1"]), sender=demo["USER1"])
 	swaks(int(demo["SMTP_PORT"]), demo["USER1"], "make-run-mx")
-	for user, marker in ((demo["USER2"], "make-run-submit"),
-	                     (demo["USER1"], "make-run-mx")):
+	submit(os.path.join(state, "etc", "quail"),
+	       [int(demo[k]) for k in ("SMTP_PORT", "SUBMIT_PORT", "SMTPS_PORT")],
+	       demo["USER2"], "make-run-submit", (demo["USER1"], demo["PASS1"]))
+	for user, marker in ((demo["USER1"], "make-run-mx"),
+	                     (demo["USER2"], "make-run-submit")):
 		maildir = subprocess.run(demo["MAILDIR_OF"].replace("%u", user),
 		                         shell=True, stdout=subprocess.PIPE
 		                         ).stdout.decode().strip()

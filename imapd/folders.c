@@ -1,0 +1,622 @@
+/* Folders: Maildir++ directories ".Name" beside the INBOX's cur/, new/
+ * and tmp/, with '.' as the hierarchy separator; LIST and LSUB, CREATE,
+ * DELETE, RENAME and the subscriptions file. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>              /* rename */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fmt.h"
+#include "io.h"
+#include "log.h"
+#include "maildir.h"
+#include "session.h"
+#include "uniq.h"
+
+#define SUBS_MAX (1024 * 1024)  /* bytes of the subscriptions file */
+#define FOLDERS_MAX 100000      /* folders listed */
+
+static const struct {
+	const char *name, *attr;
+} special[] = {
+	{ "Sent", "\\Sent" },
+	{ "Drafts", "\\Drafts" },
+	{ "Trash", "\\Trash" },
+	{ "Junk", "\\Junk" },
+	{ "Archive", "\\Archive" },
+};
+#define NSPECIAL (sizeof special / sizeof special[0])
+
+static int is_inbox(const char *name, size_t n)
+{
+	return n == 5 && case_eqb(name, "INBOX", 5);
+}
+
+int folder_dir(struct str *out, const char *name, size_t n)
+{
+	out->len = 0;
+	if (is_inbox(name, n)) {
+		if (!str_cats(out, "."))
+			die_nomem();
+		return 1;
+	}
+	if (!imap_mailbox_ok(name, n))
+		return 0;
+	if (!str_cats(out, "./.") || !str_catb(out, name, n))
+		die_nomem();
+	return 1;
+}
+
+int folder_exists(const char *dir)
+{
+	struct str p = STR_ZERO;
+	struct stat st;
+	int r;
+
+	if (!str_cats(&p, dir) || !str_cats(&p, "/cur") || !str_0(&p))
+		die_nomem();
+	r = stat(p.s, &st) == 0 && S_ISDIR(st.st_mode);
+	str_free(&p);
+	return r;
+}
+
+static int folder_make(const char *dir)
+{
+	struct str p = STR_ZERO;
+	int fd;
+
+	if (maildir_make(dir, 0700) < 0)
+		return -1;
+	if (!str_cats(&p, dir) || !str_cats(&p, "/maildirfolder") || !str_0(&p))
+		die_nomem();
+	fd = open(p.s, O_WRONLY | O_CREAT, 0600);
+	str_free(&p);
+	if (fd < 0)
+		return -1;
+	return close(fd);
+}
+
+/* -- subscriptions --------------------------------------------------- */
+
+static int subs_read(struct str *out)
+{
+	char buf[8192];
+	ssize_t k;
+	int fd = open(SESSION_SPECIAL, O_RDONLY);
+
+	out->len = 0;
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	while ((k = read(fd, buf, sizeof buf)) != 0) {
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 || out->len + (size_t)k > SUBS_MAX ||
+		    !str_catb(out, buf, (size_t)k)) {
+			close(fd);
+			return -1;
+		}
+	}
+	close(fd);
+	return 1;
+}
+
+static int subs_write(const struct str *text)
+{
+	const char *tmp = SESSION_SPECIAL ".tmp";
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	if (fd < 0)
+		return -1;
+	if (io_writeall(fd, text->s, text->len) < 0 || fsync(fd) < 0) {
+		close(fd);
+		return -1;
+	}
+	if (close(fd) < 0)
+		return -1;
+	return rename(tmp, SESSION_SPECIAL);
+}
+
+/* The line of name in text, or text->len. */
+static size_t subs_find(const struct str *text, const char *name, size_t n)
+{
+	size_t i = 0;
+
+	while (i < text->len) {
+		size_t e = i + byte_chr(text->s + i, text->len - i, '\n');
+
+		if (e - i == n && !memcmp(text->s + i, name, n))
+			return i;
+		i = e + 1;
+	}
+	return text->len;
+}
+
+int folders_first_login(void)
+{
+	struct str t = STR_ZERO, d = STR_ZERO;
+	size_t k;
+	int r = subs_read(&t);
+
+	if (r != 0) {
+		str_free(&t);
+		return r < 0 ? -1 : 0;
+	}
+	if (!str_cats(&t, "INBOX\n"))
+		die_nomem();
+	for (k = 0; k < NSPECIAL; k++) {
+		d.len = 0;
+		if (!str_cats(&d, "./.") || !str_cats(&d, special[k].name) ||
+		    !str_0(&d) || !str_cats(&t, special[k].name) ||
+		    !str_catc(&t, '\n'))
+			die_nomem();
+		if (folder_make(d.s) < 0) {
+			str_free(&t);
+			str_free(&d);
+			return -1;
+		}
+	}
+	r = subs_write(&t);
+	str_free(&t);
+	str_free(&d);
+	return r;
+}
+
+void cmd_subscribe(struct session *s, int on)
+{
+	const struct imap_arg *a = imap_first(&s->cmd);
+	const char *name;
+	size_t n, at;
+
+	if (!imap_astring(a, &name, &n) || imap_next(&s->cmd, a) ||
+	    memchr(name, '\n', n) || n == 0) {
+		reply_bad(s, "takes a mailbox name");
+		return;
+	}
+	if (subs_read(&s->t) < 0) {
+		reply_errno(s, "subscriptions");
+		return;
+	}
+	at = subs_find(&s->t, name, n);
+	if (on && at == s->t.len) {
+		if (!folder_dir(&s->u, name, n) || !str_0(&s->u) ||
+		    !folder_exists(s->u.s)) {
+			reply(s, "NO [NONEXISTENT] No such mailbox");
+			return;
+		}
+		if (!str_catb(&s->t, name, n) || !str_catc(&s->t, '\n'))
+			die_nomem();
+	} else if (!on && at < s->t.len) {
+		memmove(s->t.s + at, s->t.s + at + n + 1, s->t.len - at - n - 1);
+		s->t.len -= n + 1;
+	} else {
+		reply(s, on ? "OK SUBSCRIBE completed" :
+		      "NO [NONEXISTENT] Not subscribed");
+		return;
+	}
+	if (subs_write(&s->t) < 0) {
+		reply_errno(s, "subscriptions");
+		return;
+	}
+	reply(s, on ? "OK SUBSCRIBE completed" : "OK UNSUBSCRIBE completed");
+}
+
+/* -- LIST ------------------------------------------------------------ */
+
+/* IMAP wildcards: '*' matches anything, '%' anything but the separator. */
+static int match(const char *p, size_t pn, const char *s, size_t sn)
+{
+	size_t k;
+
+	if (pn == 0)
+		return sn == 0;
+	if (*p == '*' || *p == '%') {
+		for (k = 0; k <= sn; k++) {
+			if (match(p + 1, pn - 1, s + k, sn - k))
+				return 1;
+			if (k < sn && *p == '%' && s[k] == '.')
+				return 0;
+		}
+		return 0;
+	}
+	if (sn == 0)
+		return 0;
+	if (*p != *s)
+		return 0;
+	return match(p + 1, pn - 1, s + 1, sn - 1);
+}
+
+struct names {
+	char **v;
+	unsigned char *noselect;
+	size_t n, cap;
+};
+
+static int names_add(struct names *l, const char *s, size_t n, int nosel)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (strlen(l->v[i]) == n && !memcmp(l->v[i], s, n)) {
+			if (!nosel)
+				l->noselect[i] = 0;
+			return 0;
+		}
+	if (l->n >= FOLDERS_MAX)
+		return 0;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 32;
+		char **v = realloc(l->v, cap * sizeof *v);
+		unsigned char *ns;
+
+		if (!v)
+			die_nomem();
+		l->v = v;
+		ns = realloc(l->noselect, cap);
+		if (!ns)
+			die_nomem();
+		l->noselect = ns;
+		l->cap = cap;
+	}
+	l->v[l->n] = strndup(s, n);
+	if (!l->v[l->n])
+		die_nomem();
+	l->noselect[l->n++] = (unsigned char)nosel;
+	return 0;
+}
+
+static void names_free(struct names *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	free(l->noselect);
+}
+
+/* Every folder, and the parents they imply (\Noselect when they have no
+ * directory of their own). */
+static void names_load(struct names *l)
+{
+	struct dirent *d;
+	DIR *dp = opendir(".");
+	struct stat st;
+
+	names_add(l, "INBOX", 5, 0);
+	if (!dp)
+		return;
+	while ((d = readdir(dp))) {
+		size_t n = strlen(d->d_name), k;
+
+		if (d->d_name[0] != '.' || n < 2 ||
+		    !imap_mailbox_ok(d->d_name + 1, n - 1))
+			continue;
+		if (!folder_exists(d->d_name) || stat(d->d_name, &st) < 0)
+			continue;
+		for (k = 1; k < n; k++)
+			if (d->d_name[k] == '.')
+				names_add(l, d->d_name + 1, k - 1, 1);
+		names_add(l, d->d_name + 1, n - 1, 0);
+	}
+	closedir(dp);
+}
+
+static int has_children(const struct names *l, const char *name)
+{
+	size_t i, n = strlen(name);
+
+	for (i = 0; i < l->n; i++)
+		if (strlen(l->v[i]) > n + 1 && !memcmp(l->v[i], name, n) &&
+		    l->v[i][n] == '.')
+			return 1;
+	return 0;
+}
+
+static void list_one(struct session *s, const struct names *l, size_t i,
+                     int lsub)
+{
+	const char *name = l->v[i];
+	size_t k;
+
+	conn_puts(&s->c, lsub ? "* LSUB (" : "* LIST (");
+	if (!lsub) {
+		if (l->noselect[i])
+			conn_puts(&s->c, "\\Noselect ");
+		conn_puts(&s->c, has_children(l, name) ? "\\HasChildren" :
+		          "\\HasNoChildren");
+		for (k = 0; k < NSPECIAL; k++)
+			if (!strcmp(name, special[k].name)) {
+				conn_puts(&s->c, " ");
+				conn_puts(&s->c, special[k].attr);
+			}
+	}
+	conn_puts(&s->c, ") \".\" ");
+	conn_string(&s->c, name, strlen(name));
+	conn_puts(&s->c, "\r\n");
+}
+
+void cmd_list(struct session *s, int lsub)
+{
+	const struct imap_arg *ref = imap_first(&s->cmd);
+	const struct imap_arg *pat = imap_next(&s->cmd, ref);
+	struct names l;
+	const char *r, *p;
+	size_t rn, pn, i;
+
+	memset(&l, 0, sizeof l);
+	if (!ref || !pat || imap_next(&s->cmd, pat) || ref->type == IMAP_LIST ||
+	    pat->type == IMAP_LIST) {
+		reply_bad(s, lsub ? "LSUB takes a reference and a pattern" :
+		          "LIST takes a reference and a pattern");
+		return;
+	}
+	r = ref->s;
+	rn = ref->len;
+	p = pat->s;
+	pn = pat->len;
+	if (!lsub && pn == 0) {
+		conn_puts(&s->c, "* LIST (\\Noselect) \".\" \"\"\r\n");
+		reply(s, "OK LIST completed");
+		return;
+	}
+	s->t.len = 0;
+	if (!str_catb(&s->t, r, rn) || !str_catb(&s->t, p, pn))
+		die_nomem();
+	if (lsub) {
+		if (subs_read(&s->u) < 0) {
+			reply_errno(s, "subscriptions");
+			return;
+		}
+		for (i = 0; i < s->u.len;) {
+			size_t e = i + byte_chr(s->u.s + i, s->u.len - i, '\n');
+
+			names_add(&l, s->u.s + i, e - i, 0);
+			i = e + 1;
+		}
+	} else {
+		names_load(&l);
+	}
+	for (i = 0; i < l.n; i++) {
+		const char *nm = l.v[i];
+		size_t n = strlen(nm);
+		/* INBOX matches in any case */
+		int ok = match(s->t.s, s->t.len, nm, n) ||
+		         (is_inbox(nm, n) && s->t.len == 5 &&
+		          is_inbox(s->t.s, 5));
+
+		if (ok)
+			list_one(s, &l, i, lsub);
+	}
+	names_free(&l);
+	reply(s, lsub ? "OK LSUB completed" : "OK LIST completed");
+}
+
+/* -- CREATE, DELETE, RENAME ------------------------------------------- */
+
+static int name_arg(struct session *s, const struct imap_arg *a,
+                    const char **name, size_t *n)
+{
+	if (!imap_astring(a, name, n)) {
+		reply_bad(s, "bad mailbox name");
+		return 0;
+	}
+	if (*n > 1 && (*name)[*n - 1] == '.')
+		(*n)--;         /* "a.b." asks for a hierarchy: the same here */
+	return 1;
+}
+
+void cmd_create(struct session *s)
+{
+	const struct imap_arg *a = imap_first(&s->cmd);
+	const char *name;
+	size_t n;
+
+	if (!name_arg(s, a, &name, &n))
+		return;
+	if (imap_next(&s->cmd, a)) {
+		reply_bad(s, "CREATE takes one mailbox name");
+		return;
+	}
+	if (is_inbox(name, n)) {
+		reply(s, "NO [ALREADYEXISTS] INBOX always exists");
+		return;
+	}
+	if (!folder_dir(&s->t, name, n) || !str_0(&s->t)) {
+		reply(s, "NO [CANNOT] Unusable mailbox name");
+		return;
+	}
+	if (folder_exists(s->t.s)) {
+		reply(s, "NO [ALREADYEXISTS] Mailbox exists");
+		return;
+	}
+	if (folder_make(s->t.s) < 0) {
+		reply_errno(s, "CREATE");
+		return;
+	}
+	reply(s, "OK CREATE completed");
+}
+
+/* Removes a folder that was first renamed out of sight, so other
+ * sessions see it gone at once and never half deleted. */
+static int tree_remove(const char *dir)
+{
+	static const char *const subs[] = { "cur", "new", "tmp", "" };
+	struct str p = STR_ZERO;
+	struct dirent *d;
+	size_t k;
+	DIR *dp;
+
+	for (k = 0; k < 4; k++) {
+		p.len = 0;
+		if (!str_cats(&p, dir) || !str_catc(&p, '/') ||
+		    !str_cats(&p, subs[k]) || !str_0(&p))
+			die_nomem();
+		dp = opendir(p.s);
+		if (!dp)
+			continue;
+		while ((d = readdir(dp))) {
+			struct str f = STR_ZERO;
+
+			if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, ".."))
+				continue;
+			if (!str_cats(&f, p.s) || !str_catc(&f, '/') ||
+			    !str_cats(&f, d->d_name) || !str_0(&f))
+				die_nomem();
+			unlink(f.s);
+			str_free(&f);
+		}
+		closedir(dp);
+		if (k < 3)
+			rmdir(p.s);
+	}
+	str_free(&p);
+	return rmdir(dir);
+}
+
+void cmd_delete(struct session *s)
+{
+	const struct imap_arg *a = imap_first(&s->cmd);
+	struct str aside = STR_ZERO, u = STR_ZERO;
+	const char *name;
+	size_t n;
+
+	if (!name_arg(s, a, &name, &n))
+		return;
+	if (imap_next(&s->cmd, a)) {
+		reply_bad(s, "DELETE takes one mailbox name");
+		return;
+	}
+	if (is_inbox(name, n)) {
+		reply(s, "NO [CANNOT] INBOX can't be deleted");
+		return;
+	}
+	if (!folder_dir(&s->t, name, n) || !str_0(&s->t) ||
+	    !folder_exists(s->t.s)) {
+		reply(s, "NO [NONEXISTENT] No such mailbox");
+		return;
+	}
+	if (s->selected && !strcmp(s->mb.dir, s->t.s))
+		mb_close(s);
+	if (!uniq_name(&u) || !str_cats(&aside, "./..quail-deleted.") ||
+	    !str_catb(&aside, u.s, u.len) || !str_0(&aside))
+		die_nomem();
+	if (rename(s->t.s, aside.s) < 0) {
+		reply_errno(s, "DELETE");
+	} else {
+		if (tree_remove(aside.s) < 0)
+			log_kv("warn", "event", "delete", "dir", aside.s, "error",
+			       strerror(errno), NULL);
+		reply(s, "OK DELETE completed");
+	}
+	str_free(&aside);
+	str_free(&u);
+}
+
+/* RENAME INBOX moves its messages to a new folder and leaves it empty
+ * (RFC 3501 6.3.5). */
+static int inbox_move(const char *to)
+{
+	static const char *const subs[] = { "cur", "new" };
+	struct str a = STR_ZERO, b = STR_ZERO;
+	struct dirent *d;
+	size_t k;
+	DIR *dp;
+
+	for (k = 0; k < 2; k++) {
+		dp = opendir(subs[k]);
+		if (!dp)
+			return -1;
+		while ((d = readdir(dp))) {
+			if (d->d_name[0] == '.')
+				continue;
+			a.len = b.len = 0;
+			if (!str_cats(&a, subs[k]) || !str_catc(&a, '/') ||
+			    !str_cats(&a, d->d_name) || !str_0(&a) ||
+			    !str_cats(&b, to) || !str_catc(&b, '/') ||
+			    !str_cats(&b, subs[k]) || !str_catc(&b, '/') ||
+			    !str_cats(&b, d->d_name) || !str_0(&b))
+				die_nomem();
+			rename(a.s, b.s);
+		}
+		closedir(dp);
+	}
+	str_free(&a);
+	str_free(&b);
+	return 0;
+}
+
+static int rename_children(const char *from, size_t fn, const char *to,
+                           size_t tn)
+{
+	struct str a = STR_ZERO, b = STR_ZERO;
+	struct dirent *d;
+	DIR *dp = opendir(".");
+	int r = 0;
+
+	if (!dp)
+		return -1;
+	while ((d = readdir(dp))) {
+		size_t n = strlen(d->d_name);
+
+		/* ".from.x" -> ".to.x" */
+		if (n <= fn + 2 || d->d_name[0] != '.' ||
+		    memcmp(d->d_name + 1, from, fn) || d->d_name[fn + 1] != '.')
+			continue;
+		a.len = b.len = 0;
+		if (!str_cats(&a, d->d_name) || !str_0(&a) ||
+		    !str_catc(&b, '.') || !str_catb(&b, to, tn) ||
+		    !str_cats(&b, d->d_name + fn + 1) || !str_0(&b))
+			die_nomem();
+		if (rename(a.s, b.s) < 0)
+			r = -1;
+	}
+	closedir(dp);
+	str_free(&a);
+	str_free(&b);
+	return r;
+}
+
+void cmd_rename(struct session *s)
+{
+	const struct imap_arg *a = imap_first(&s->cmd);
+	const struct imap_arg *b = imap_next(&s->cmd, a);
+	const char *from, *to;
+	size_t fn, tn;
+
+	if (!name_arg(s, a, &from, &fn) || !name_arg(s, b, &to, &tn))
+		return;
+	if (imap_next(&s->cmd, b)) {
+		reply_bad(s, "RENAME takes two mailbox names");
+		return;
+	}
+	if (!folder_dir(&s->t, from, fn) || !str_0(&s->t) ||
+	    !folder_exists(s->t.s)) {
+		reply(s, "NO [NONEXISTENT] No such mailbox");
+		return;
+	}
+	if (is_inbox(to, tn) || !folder_dir(&s->u, to, tn) || !str_0(&s->u)) {
+		reply(s, "NO [CANNOT] Unusable mailbox name");
+		return;
+	}
+	if (folder_exists(s->u.s)) {
+		reply(s, "NO [ALREADYEXISTS] Mailbox exists");
+		return;
+	}
+	if (s->selected && (!strcmp(s->mb.dir, s->t.s) || !strcmp(s->mb.dir, s->u.s)))
+		mb_close(s);
+	if (is_inbox(from, fn)) {
+		if (folder_make(s->u.s) < 0 || inbox_move(s->u.s) < 0) {
+			reply_errno(s, "RENAME");
+			return;
+		}
+	} else if (rename(s->t.s, s->u.s) < 0 ||
+	           rename_children(from, fn, to, tn) < 0) {
+		reply_errno(s, "RENAME");
+		return;
+	}
+	reply(s, "OK RENAME completed");
+}

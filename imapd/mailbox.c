@@ -1,0 +1,503 @@
+/* The selected folder: SELECT and EXAMINE, keeping the view in step
+ * with the disk (untagged EXISTS, RECENT, EXPUNGE and FETCH FLAGS),
+ * message flags as Maildir letters, STORE and EXPUNGE. */
+#include <errno.h>
+#include <stdio.h>              /* rename */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fmt.h"
+#include "log.h"
+#include "maildir.h"
+#include "session.h"
+#include "uidmap.h"
+
+static const struct {
+	unsigned bit;
+	char letter;
+	const char *name;
+} flagtab[] = {
+	{ FL_DRAFT, 'D', "\\Draft" },
+	{ FL_FLAGGED, 'F', "\\Flagged" },
+	{ FL_ANSWERED, 'R', "\\Answered" },
+	{ FL_SEEN, 'S', "\\Seen" },
+	{ FL_DELETED, 'T', "\\Deleted" },
+};
+#define NFLAGS (sizeof flagtab / sizeof flagtab[0])
+
+unsigned msg_flags_of(const char *name)
+{
+	size_t n = strlen(name), fl, i, k;
+	const char *f = maildir_name_flags(name, n, &fl);
+	unsigned bits = 0;
+
+	if (!f)
+		return 0;
+	for (i = 0; i < fl; i++)
+		for (k = 0; k < NFLAGS; k++)
+			if (f[i] == flagtab[k].letter)
+				bits |= flagtab[k].bit;
+	return bits;
+}
+
+void put_flags(struct session *s, unsigned flags, int recent)
+{
+	size_t k;
+	int sp = 0;
+
+	conn_puts(&s->c, "FLAGS (");
+	for (k = 0; k < NFLAGS; k++)
+		if (flags & flagtab[k].bit) {
+			if (sp)
+				conn_puts(&s->c, " ");
+			conn_puts(&s->c, flagtab[k].name);
+			sp = 1;
+		}
+	if (recent)
+		conn_puts(&s->c, sp ? " \\Recent" : "\\Recent");
+	conn_puts(&s->c, ")");
+}
+
+/* A flag list, or one flag: 1 ok, 0 bad. Keywords are accepted and
+ * dropped (PERMANENTFLAGS does not offer \*); \Recent can't be set. */
+int parse_flags(struct session *s, const struct imap_arg *a,
+                unsigned *flags)
+{
+	const struct imap_arg *f = a;
+	size_t k;
+
+	*flags = 0;
+	if (!a)
+		return 0;
+	if (a->type == IMAP_LIST)
+		f = imap_child(&s->cmd, a);
+	for (; f; f = a->type == IMAP_LIST ? imap_next(&s->cmd, f) : 0) {
+		if (f->type != IMAP_ATOM)
+			return 0;
+		if (f->s[0] != '\\')
+			continue;       /* a keyword */
+		for (k = 0; k < NFLAGS; k++)
+			if (imap_is_atom(f, flagtab[k].name))
+				break;
+		if (k == NFLAGS)
+			return 0;
+		*flags |= flagtab[k].bit;
+	}
+	return 1;
+}
+
+static void msg_clear(struct msg *m)
+{
+	free(m->name);
+	m->name = 0;
+}
+
+static void view_free(struct mailbox *mb)
+{
+	size_t i;
+
+	for (i = 0; i < mb->n; i++)
+		msg_clear(&mb->m[i]);
+	free(mb->m);
+	free(mb->dir);
+	free(mb->name);
+	memset(mb, 0, sizeof *mb);
+}
+
+void mb_close(struct session *s)
+{
+	view_free(&s->mb);
+	s->selected = 0;
+	s->cache.uid = 0;
+	s->cache.text.len = 0;
+}
+
+static int msg_append(struct mailbox *mb, struct uidmap_rec *r)
+{
+	struct msg *m;
+
+	if (mb->n == mb->cap) {
+		size_t cap = mb->cap ? mb->cap * 2 : 256;
+
+		m = realloc(mb->m, cap * sizeof *m);
+		if (!m)
+			return -1;
+		mb->m = m;
+		mb->cap = cap;
+	}
+	m = &mb->m[mb->n++];
+	memset(m, 0, sizeof *m);
+	m->uid = r->uid;
+	m->name = r->name;
+	r->name = 0;
+	m->baselen = r->baselen;
+	m->flags = msg_flags_of(m->name);
+	m->recent = (unsigned char)r->recent;
+	return 0;
+}
+
+static void mtimes(const char *dir, struct timespec *n, struct timespec *c,
+                   struct str *p)
+{
+	struct stat st;
+
+	memset(n, 0, sizeof *n);
+	memset(c, 0, sizeof *c);
+	p->len = 0;
+	if (str_cats(p, dir) && str_cats(p, "/new") && str_0(p) &&
+	    stat(p->s, &st) == 0)
+		*n = st.st_mtim;
+	p->len = 0;
+	if (str_cats(p, dir) && str_cats(p, "/cur") && str_0(p) &&
+	    stat(p->s, &st) == 0)
+		*c = st.st_mtim;
+}
+
+static int ts_eq(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+/* A directory changed within the last two seconds may change again in
+ * the same timestamp tick, so it always counts as changed. */
+int mb_changed(struct session *s)
+{
+	struct timespec n, c;
+	time_t now = time(0);
+
+	mtimes(s->mb.dir, &n, &c, &s->u);
+	return !ts_eq(&n, &s->mb.mt_new) || !ts_eq(&c, &s->mb.mt_cur) ||
+	       now - n.tv_sec < 2 || now - c.tv_sec < 2;
+}
+
+/* Messages the disk no longer has: gone now, EXPUNGE when allowed. */
+static void merge_known(struct session *s, struct uidmap *map, size_t *j)
+{
+	struct mailbox *mb = &s->mb;
+	size_t i;
+
+	for (i = 0; i < mb->n; i++) {
+		struct msg *m = &mb->m[i];
+		unsigned f;
+
+		while (*j < map->n && map->r[*j].uid < m->uid)
+			(*j)++;
+		if (*j >= map->n || map->r[*j].uid != m->uid) {
+			m->gone = 1;
+			continue;
+		}
+		if (strcmp(m->name, map->r[*j].name)) {
+			free(m->name);
+			m->name = map->r[*j].name;
+			map->r[*j].name = 0;
+			m->baselen = map->r[*j].baselen;
+			f = msg_flags_of(m->name);
+			if (f != m->flags && !m->gone) {
+				m->flags = f;
+				conn_puts(&s->c, "* ");
+				conn_putu(&s->c, i + 1);
+				conn_puts(&s->c, " FETCH (UID ");
+				conn_putu(&s->c, m->uid);
+				conn_puts(&s->c, " ");
+				put_flags(s, m->flags, m->recent);
+				conn_puts(&s->c, ")\r\n");
+			}
+		}
+		(*j)++;
+	}
+}
+
+static void expunge_gone(struct session *s)
+{
+	struct mailbox *mb = &s->mb;
+	size_t i = mb->n;
+
+	while (i-- > 0) {
+		if (!mb->m[i].gone)
+			continue;
+		conn_puts(&s->c, "* ");
+		conn_putu(&s->c, i + 1);
+		conn_puts(&s->c, " EXPUNGE\r\n");
+		if (mb->m[i].recent && mb->recent)
+			mb->recent--;
+		msg_clear(&mb->m[i]);
+		memmove(&mb->m[i], &mb->m[i + 1], (mb->n - i - 1) * sizeof mb->m[0]);
+		mb->n--;
+		if (mb->exists)
+			mb->exists--;
+		s->cache.uid = 0;
+	}
+}
+
+int mb_sync(struct session *s, int allow_expunge)
+{
+	struct mailbox *mb = &s->mb;
+	struct uidmap map = UIDMAP_ZERO;
+	unsigned long top = mb->n ? mb->m[mb->n - 1].uid : 0;
+	size_t j = 0, recent = 0, i;
+
+	mtimes(mb->dir, &mb->mt_new, &mb->mt_cur, &s->u);
+	if (uidmap_sync(mb->dir, &map, 1) < 0)
+		return -1;
+	if (mb->validity && map.validity != mb->validity) {
+		uidmap_free(&map);
+		conn_puts(&s->c, "* BYE [UIDVALIDITY] The folder's UIDs were "
+		          "lost and renumbered\r\n");
+		conn_flush(&s->c);
+		log_kv("warn", "event", "uidvalidity_changed", "folder", mb->dir,
+		       NULL);
+		exit(0);
+	}
+	mb->validity = map.validity;
+	mb->next = map.next;
+	merge_known(s, &map, &j);
+	for (; j < map.n; j++)
+		if (map.r[j].uid > top && msg_append(mb, &map.r[j]) < 0) {
+			uidmap_free(&map);
+			errno = ENOMEM;
+			return -1;
+		}
+	uidmap_free(&map);
+	if (allow_expunge)
+		expunge_gone(s);
+	for (i = 0; i < mb->n; i++)
+		recent += mb->m[i].recent;
+	if (mb->n != mb->exists) {
+		conn_puts(&s->c, "* ");
+		conn_putu(&s->c, mb->n);
+		conn_puts(&s->c, " EXISTS\r\n");
+		mb->exists = mb->n;
+	}
+	if (recent != mb->recent) {
+		conn_puts(&s->c, "* ");
+		conn_putu(&s->c, recent);
+		conn_puts(&s->c, " RECENT\r\n");
+		mb->recent = recent;
+	}
+	return 0;
+}
+
+static void select_replies(struct session *s)
+{
+	struct mailbox *mb = &s->mb;
+	size_t i;
+
+	conn_puts(&s->c, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen "
+	          "\\Draft)\r\n");
+	if (mb->readonly)
+		conn_puts(&s->c, "* OK [PERMANENTFLAGS ()] Read-only\r\n");
+	else
+		conn_puts(&s->c, "* OK [PERMANENTFLAGS (\\Answered \\Flagged "
+		          "\\Deleted \\Seen \\Draft)] Limited\r\n");
+	for (i = 0; i < mb->n; i++)
+		if (!(mb->m[i].flags & FL_SEEN))
+			break;
+	if (i < mb->n) {
+		conn_puts(&s->c, "* OK [UNSEEN ");
+		conn_putu(&s->c, i + 1);
+		conn_puts(&s->c, "] First unseen\r\n");
+	}
+	conn_puts(&s->c, "* OK [UIDVALIDITY ");
+	conn_putu(&s->c, mb->validity);
+	conn_puts(&s->c, "] UIDs valid\r\n* OK [UIDNEXT ");
+	conn_putu(&s->c, mb->next);
+	conn_puts(&s->c, "] Predicted next UID\r\n");
+}
+
+int mb_select(struct session *s, const char *name, size_t n, int readonly)
+{
+	struct mailbox *mb = &s->mb;
+
+	if (s->selected) {
+		mb_close(s);
+		conn_puts(&s->c, "* OK [CLOSED] Previous mailbox closed\r\n");
+	}
+	if (!folder_dir(&s->t, name, n) || !str_0(&s->t)) {
+		reply(s, "NO [NONEXISTENT] No such mailbox");
+		return -1;
+	}
+	if (!folder_exists(s->t.s)) {
+		reply(s, "NO [NONEXISTENT] No such mailbox");
+		return -1;
+	}
+	mb->dir = strdup(s->t.s);
+	mb->name = malloc(n + 1);
+	if (!mb->dir || !mb->name)
+		die_nomem();
+	memcpy(mb->name, name, n);
+	mb->name[n] = 0;
+	mb->readonly = readonly;
+	if (mb_sync(s, 1) < 0) {
+		view_free(mb);
+		reply_errno(s, "SELECT");
+		return -1;
+	}
+	s->selected = 1;
+	select_replies(s);
+	reply(s, readonly ? "OK [READ-ONLY] EXAMINE completed"
+	                  : "OK [READ-WRITE] SELECT completed");
+	return 0;
+}
+
+size_t msg_find_uid(const struct mailbox *mb, unsigned long uid)
+{
+	size_t lo = 0, hi = mb->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (mb->m[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Ranges are walked with a binary search for their start, so a set such
+ * as 1:* costs one pass however large the folder. */
+int seq_select(struct session *s, const char *set, size_t n, int uid,
+               unsigned char *sel)
+{
+	struct mailbox *mb = &s->mb;
+	unsigned long max;
+	size_t k, i;
+	int r;
+
+	r = imap_seq_parse(&s->seq, set, n);
+	if (r < 0)
+		die_nomem();
+	if (r == 0)
+		return 0;
+	max = uid ? (mb->n ? mb->m[mb->n - 1].uid : 0) : (unsigned long)mb->n;
+	if (uid && !mb->n)
+		max = 0;
+	imap_seq_resolve(&s->seq, max);
+	memset(sel, 0, mb->n);
+	for (k = 0; k < s->seq.n; k++) {
+		unsigned long lo = s->seq.r[k].lo, hi = s->seq.r[k].hi;
+
+		if (!uid) {
+			if (lo == 0 || hi > mb->n)
+				return 0;   /* RFC 3501 6.4.8: a bad number */
+			memset(sel + lo - 1, 1, hi - lo + 1);
+			continue;
+		}
+		for (i = msg_find_uid(mb, lo); i < mb->n && mb->m[i].uid <= hi;
+		     i++)
+			sel[i] = 1;
+	}
+	return 1;
+}
+
+int msg_path(struct session *s, struct str *out, size_t i)
+{
+	out->len = 0;
+	return str_cats(out, s->mb.dir) && str_cats(out, "/cur/") &&
+	       str_cats(out, s->mb.m[i].name) && str_0(out);
+}
+
+int msg_size(struct session *s, size_t i, unsigned long long *size)
+{
+	struct msg *m = &s->mb.m[i];
+	unsigned long long ss, w;
+
+	if (!m->sized) {
+		if (maildir_name_sizes(m->name, m->baselen, &ss, &w) &
+		    MAILDIR_HAS_W) {
+			m->size = w;
+		} else {
+			if (msg_load(s, i) < 0)
+				return -1;
+			m->size = s->cache.text.len;
+		}
+		m->sized = 1;
+	}
+	*size = m->size;
+	return 0;
+}
+
+/* The unique name's leading seconds ("1700000000.M1P2.host"), else the
+ * file's mtime. */
+time_t msg_date(struct session *s, size_t i)
+{
+	struct msg *m = &s->mb.m[i];
+	unsigned long long v = 0;
+	size_t k = 0;
+	struct stat st;
+
+	if (m->dated)
+		return m->date;
+	while (m->name[k] >= '0' && m->name[k] <= '9' && k < 12)
+		v = v * 10 + (unsigned long long)(m->name[k++] - '0');
+	if (k >= 9 && m->name[k] == '.')
+		m->date = (time_t)v;
+	else if (msg_path(s, &s->u, i) && stat(s->u.s, &st) == 0)
+		m->date = st.st_mtime;
+	else
+		m->date = 0;
+	m->dated = 1;
+	return m->date;
+}
+
+static int rename_to(struct session *s, size_t i, const struct str *name)
+{
+	struct str to = STR_ZERO;
+	int r, e;
+
+	if (!msg_path(s, &s->u, i) || !str_cats(&to, s->mb.dir) ||
+	    !str_cats(&to, "/cur/") || !str_catb(&to, name->s, name->len) ||
+	    !str_0(&to))
+		die_nomem();
+	r = strcmp(s->u.s, to.s) ? rename(s->u.s, to.s) : 0;
+	e = errno;
+	str_free(&to);
+	errno = e;
+	return r;
+}
+
+int msg_setflags(struct session *s, size_t i, unsigned flags)
+{
+	int tries;
+
+	for (tries = 0; tries < 2; tries++) {
+		struct msg *m = &s->mb.m[i];
+		size_t fl = 0, k, n = 0;
+		const char *old = maildir_name_flags(m->name, strlen(m->name), &fl);
+		char letters[64], *nm;
+
+		/* keep letters quail does not know (P, keywords a-z) */
+		for (k = 0; old && k < fl && n < sizeof letters - NFLAGS; k++)
+			if (!strchr("DFRST", old[k]))
+				letters[n++] = old[k];
+		for (k = 0; k < NFLAGS; k++)
+			if (flags & flagtab[k].bit)
+				letters[n++] = flagtab[k].letter;
+		if (maildir_name_setflags(&s->t, m->name, strlen(m->name),
+		                          letters, n) < 0)
+			return -1;
+		if (!str_0(&s->t))
+			die_nomem();
+		if (rename_to(s, i, &s->t) == 0) {
+			nm = strdup(s->t.s);
+			if (!nm)
+				die_nomem();
+			free(m->name);
+			m->name = nm;
+			m->flags = flags;
+			return 0;
+		}
+		if (errno != ENOENT || tries)
+			return -1;
+		/* renamed by someone else meanwhile: learn its name, retry */
+		if (mb_sync(s, 0) < 0)
+			return -1;
+		if (s->mb.m[i].gone) {
+			errno = ENOENT;
+			return -1;
+		}
+	}
+	return -1;
+}

@@ -1,0 +1,143 @@
+#ifndef QUAIL_IMAPD_SESSION_H
+#define QUAIL_IMAPD_SESSION_H
+
+#include <stddef.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "conn.h"
+#include "parse.h"
+#include "str.h"
+
+/* The session stage: the state of a logged-in client and the commands
+ * that work on it, split by topic over session.c (loop, dispatch,
+ * IDLE), mailbox.c (the selected folder: sync, flags, STORE, EXPUNGE,
+ * COPY, MOVE, APPEND, STATUS), folders.c (names, LIST, CREATE,
+ * DELETE, RENAME, subscriptions), fetch.c and search.c. The process
+ * runs as the mailbox owner in the Maildir's top directory, so folder
+ * paths are relative: "." for INBOX, "./.Name" for Maildir++ folders. */
+
+#define SESSION_TIMEOUT 1800    /* s of silence (RFC 9051 5.4: >= 30 min) */
+#define SESSION_IDLE_TICK 29    /* s between IDLE keepalives */
+#define SESSION_SPECIAL "quail-subscriptions" /* its absence: first login */
+#define MSG_MAX (64ULL * 1024 * 1024) /* bytes of a message we read */
+
+/* System flags; Maildir letters in flag_letter order. */
+#define FL_DRAFT 1              /* D */
+#define FL_FLAGGED 2            /* F */
+#define FL_ANSWERED 4           /* R */
+#define FL_SEEN 8               /* S */
+#define FL_DELETED 16           /* T */
+#define FL_ALL 31
+
+#define CAP_SESSION "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE " \
+	"UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE"
+
+struct msg {
+	unsigned long uid;
+	char *name;             /* the file name in cur/ */
+	size_t baselen;
+	unsigned flags;         /* FL_ bits, from the name */
+	unsigned char recent;
+	unsigned char gone;     /* the file is gone; EXPUNGE not sent yet */
+	unsigned char sized;    /* size is known */
+	unsigned char dated;    /* date is known */
+	unsigned long long size; /* RFC822.SIZE: the CRLF size */
+	time_t date;            /* INTERNALDATE */
+};
+
+struct mailbox {
+	char *dir;              /* "." or "./.Name" */
+	char *name;             /* as the client named it */
+	int readonly;
+	unsigned long validity, next;
+	struct msg *m;          /* ascending uid; seq = index + 1 */
+	size_t n, cap;
+	size_t recent;          /* \Recent count last reported */
+	size_t exists;          /* EXISTS last reported */
+	struct timespec mt_new, mt_cur;
+};
+
+/* The message last read, CRLF line ends, for FETCH and SEARCH. */
+struct msgtext {
+	unsigned long uid;      /* 0: none */
+	struct str text;
+};
+
+struct session {
+	struct conn c;
+	struct imap_cmd cmd;
+	int selected;
+	struct mailbox mb;
+	struct msgtext cache;
+	struct imap_seq seq;
+	struct str t, u;        /* scratch */
+	int enabled_utf8;
+	int autosync;           /* reply() first reports folder changes */
+	int autoexpunge;        /* ... EXPUNGE included (not during FETCH,
+	                         * STORE, SEARCH, COPY: RFC 3501 7.4.1) */
+	int done;               /* LOGOUT */
+};
+
+int session_main(void);
+
+/* Replies to the current command. */
+void reply(struct session *s, const char *text);
+void reply_bad(struct session *s, const char *why);
+/* "NO" with the text of errno for a failed system call on what. */
+void reply_errno(struct session *s, const char *what);
+
+/* store.c: CLOSE's silent expunge */
+void session_close(struct session *s);
+
+/* mailbox.c */
+int mb_select(struct session *s, const char *name, size_t n, int readonly);
+void mb_close(struct session *s);
+/* Brings the view up to date and writes the untagged responses;
+ * expunges are reported (and dropped from the view) only when allowed.
+ * 0 ok, -1 error (errno). */
+int mb_sync(struct session *s, int allow_expunge);
+/* Cheap check: 1 when new/ or cur/ changed since the last sync. */
+int mb_changed(struct session *s);
+unsigned msg_flags_of(const char *name);
+void put_flags(struct session *s, unsigned flags, int recent);
+int parse_flags(struct session *s, const struct imap_arg *list,
+                unsigned *flags);
+/* Renames message i for new flags: 0 ok, -1 error. */
+int msg_setflags(struct session *s, size_t i, unsigned flags);
+/* Sequence numbers or UIDs (cmd.uid) to a mask of message indexes:
+ * returns 1 and fills sel[0..n) with 0/1, 0 bad set. */
+int seq_select(struct session *s, const char *set, size_t n, int uid,
+               unsigned char *sel);
+size_t msg_find_uid(const struct mailbox *mb, unsigned long uid);
+int msg_path(struct session *s, struct str *out, size_t i);
+int msg_size(struct session *s, size_t i, unsigned long long *size);
+time_t msg_date(struct session *s, size_t i);
+void cmd_store(struct session *s);
+void cmd_expunge(struct session *s);
+void cmd_copy(struct session *s, int move);
+void cmd_append(struct session *s);
+void cmd_status(struct session *s);
+
+/* folders.c */
+/* The directory of a folder name (INBOX in any case is "."): 1 ok, 0 a
+ * name that can't be a folder. */
+int folder_dir(struct str *out, const char *name, size_t n);
+int folder_exists(const char *dir);
+int folders_first_login(void);
+void cmd_list(struct session *s, int lsub);
+void cmd_create(struct session *s);
+void cmd_delete(struct session *s);
+void cmd_rename(struct session *s);
+void cmd_subscribe(struct session *s, int on);
+
+/* fetch.c */
+void cmd_fetch(struct session *s);
+/* The message at index i, read and with CRLF line ends, in s->cache:
+ * 0 ok, -1 error (errno; ENOENT when it is gone). */
+int msg_load(struct session *s, size_t i);
+
+/* search.c */
+void cmd_search(struct session *s);
+
+#endif

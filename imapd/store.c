@@ -1,0 +1,614 @@
+/* Commands that change messages: STORE, EXPUNGE (and UID EXPUNGE),
+ * COPY, MOVE, APPEND, and STATUS, which reads another folder. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>              /* rename */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fmt.h"
+#include "io.h"
+#include "log.h"
+#include "maildir.h"
+#include "session.h"
+#include "uidmap.h"
+#include "uniq.h"
+
+static int need_rw(struct session *s)
+{
+	if (!s->selected) {
+		reply_bad(s, "No mailbox selected");
+		return 0;
+	}
+	if (s->mb.readonly) {
+		reply(s, "NO [READ-ONLY] The mailbox is read-only");
+		return 0;
+	}
+	return 1;
+}
+
+static unsigned char *sel_alloc(struct session *s)
+{
+	unsigned char *sel = malloc(s->mb.n ? s->mb.n : 1);
+
+	if (!sel)
+		die_nomem();
+	return sel;
+}
+
+static void fetch_flags(struct session *s, size_t i)
+{
+	struct msg *m = &s->mb.m[i];
+
+	conn_puts(&s->c, "* ");
+	conn_putu(&s->c, i + 1);
+	conn_puts(&s->c, " FETCH (");
+	if (s->cmd.uid) {
+		conn_puts(&s->c, "UID ");
+		conn_putu(&s->c, m->uid);
+		conn_puts(&s->c, " ");
+	}
+	put_flags(s, m->flags, m->recent);
+	conn_puts(&s->c, ")\r\n");
+}
+
+/* STORE set (+|-)FLAGS[.SILENT] flags */
+void cmd_store(struct session *s)
+{
+	const struct imap_arg *set = imap_first(&s->cmd);
+	const struct imap_arg *op = imap_next(&s->cmd, set);
+	const struct imap_arg *fl = imap_next(&s->cmd, op);
+	unsigned flags, nf;
+	unsigned char *sel;
+	int mode, silent, failed = 0;
+	const char *w;
+	size_t i, wn;
+
+	if (!need_rw(s))
+		return;
+	if (!set || set->type != IMAP_ATOM || !op || op->type != IMAP_ATOM ||
+	    !fl) {
+		reply_bad(s, "STORE takes a set, an item and flags");
+		return;
+	}
+	w = op->s;
+	wn = op->len;
+	mode = (w[0] == '+') ? 1 : (w[0] == '-') ? -1 : 0;
+	if (mode) {
+		w++;
+		wn--;
+	}
+	silent = wn == 12 && case_eqb(w, "FLAGS.SILENT", 12);
+	if (!silent && !(wn == 5 && case_eqb(w, "FLAGS", 5))) {
+		reply_bad(s, "STORE item must be FLAGS, +FLAGS or -FLAGS");
+		return;
+	}
+	if (fl->type == IMAP_LIST && imap_next(&s->cmd, fl)) {
+		reply_bad(s, "junk after the flag list");
+		return;
+	}
+	flags = 0;
+	for (; fl; fl = imap_next(&s->cmd, fl)) {
+		unsigned one;
+
+		if (!parse_flags(s, fl, &one)) {
+			reply_bad(s, "bad flag");
+			return;
+		}
+		flags |= one;
+	}
+	sel = sel_alloc(s);
+	if (!seq_select(s, set->s, set->len, s->cmd.uid, sel)) {
+		free(sel);
+		reply_bad(s, "bad sequence set");
+		return;
+	}
+	for (i = 0; i < s->mb.n; i++) {
+		if (!sel[i] || s->mb.m[i].gone)
+			continue;
+		nf = mode > 0 ? s->mb.m[i].flags | flags :
+		     mode < 0 ? s->mb.m[i].flags & ~flags : flags;
+		if (nf != s->mb.m[i].flags && msg_setflags(s, i, nf) < 0) {
+			failed = 1;
+			continue;
+		}
+		if (!silent)
+			fetch_flags(s, i);
+	}
+	free(sel);
+	reply(s, failed ? "NO Some flags could not be stored" :
+	      "OK STORE completed");
+}
+
+/* Removes the \Deleted messages (of sel, when given); the view learns
+ * of it by the sync that follows. */
+static void expunge_files(struct session *s, const unsigned char *sel)
+{
+	long long bytes = 0, count = 0;
+	unsigned long long sz, w;
+	size_t i;
+
+	for (i = 0; i < s->mb.n; i++) {
+		struct msg *m = &s->mb.m[i];
+
+		if (!(m->flags & FL_DELETED) || (sel && !sel[i]) || m->gone)
+			continue;
+		if (!msg_path(s, &s->u, i))
+			die_nomem();
+		if (unlink(s->u.s) < 0) {
+			if (errno != ENOENT)
+				log_kv("warn", "event", "expunge", "file", s->u.s,
+				       "error", strerror(errno), NULL);
+			continue;
+		}
+		if (maildir_name_sizes(m->name, m->baselen, &sz, &w) &
+		    MAILDIR_HAS_S)
+			bytes += (long long)sz;
+		count++;
+	}
+	if (count && strcmp(s->mb.dir, "./.Trash"))
+		maildir_quota_add(".", -bytes, -count);
+}
+
+void cmd_expunge(struct session *s)
+{
+	const struct imap_arg *set = imap_first(&s->cmd);
+	unsigned char *sel = 0;
+
+	if (!need_rw(s))
+		return;
+	if (s->cmd.uid) {
+		if (!set || set->type != IMAP_ATOM || imap_next(&s->cmd, set)) {
+			reply_bad(s, "UID EXPUNGE takes a set of UIDs");
+			return;
+		}
+		sel = sel_alloc(s);
+		if (!seq_select(s, set->s, set->len, 1, sel)) {
+			free(sel);
+			reply_bad(s, "bad sequence set");
+			return;
+		}
+	} else if (set) {
+		reply_bad(s, "EXPUNGE takes no arguments");
+		return;
+	}
+	expunge_files(s, sel);
+	free(sel);
+	if (mb_sync(s, 1) < 0) {
+		reply_errno(s, "EXPUNGE");
+		return;
+	}
+	reply(s, "OK EXPUNGE completed");
+}
+
+/* CLOSE expunges without telling. */
+void session_close(struct session *s)
+{
+	if (!s->mb.readonly)
+		expunge_files(s, 0);
+	mb_close(s);
+}
+
+/* A new unique name whose leading seconds are t, so the message's
+ * INTERNALDATE (see msg_date) is t. */
+static int name_dated(struct str *out, time_t t)
+{
+	size_t k = 0;
+	char b[FMT_ULONG];
+	struct str u = STR_ZERO;
+
+	if (!uniq_name(&u))
+		return 0;
+	while (k < u.len && u.s[k] >= '0' && u.s[k] <= '9')
+		k++;
+	out->len = 0;
+	if (t < 1000000000)
+		t = time(0);
+	if (!str_catb(out, b, fmt_ulong(b, (unsigned long long)t)) ||
+	    !str_catb(out, u.s + k, u.len - k)) {
+		str_free(&u);
+		return 0;
+	}
+	str_free(&u);
+	return 1;
+}
+
+static void put_uidset(struct session *s, const unsigned long *u, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		size_t j = i;
+
+		while (j + 1 < n && u[j + 1] == u[j] + 1)
+			j++;
+		if (i)
+			conn_puts(&s->c, ",");
+		conn_putu(&s->c, u[i]);
+		if (j > i) {
+			conn_puts(&s->c, ":");
+			conn_putu(&s->c, u[j]);
+		}
+		i = j + 1;
+	}
+}
+
+/* After files were put in dir's cur/ under the lock: their UIDs. */
+static int new_uids(const char *dir, struct str *bases, size_t count,
+                    unsigned long *uids, unsigned long *validity)
+{
+	struct uidmap map = UIDMAP_ZERO;
+	size_t i, off = 0;
+
+	if (uidmap_sync_locked(dir, &map, 0) < 0)
+		return -1;
+	for (i = 0; i < count; i++) {
+		const char *b = bases->s + off;
+		size_t bl = strlen(b);
+		const struct uidmap_rec *r = uidmap_find(&map, b, bl);
+
+		uids[i] = r ? r->uid : 0;
+		off += bl + 1;
+	}
+	*validity = map.validity;
+	uidmap_free(&map);
+	return 0;
+}
+
+/* One message of the selected folder put into dir: a hard link (the
+ * file never changes once written), or a rename for MOVE. The base
+ * name stays when it is free there, so MOVE keeps the file as it is. */
+static int copy_one(struct session *s, size_t i, const char *dir, int move,
+                    struct str *bases)
+{
+	struct msg *m = &s->mb.m[i];
+	struct str to = STR_ZERO, nb = STR_ZERO;
+	const char *info = m->name + m->baselen;
+	const char *sizes = memchr(m->name, ',', m->baselen);
+	int r;
+
+	if (!name_dated(&nb, msg_date(s, i)) ||
+	    (sizes && !str_catb(&nb, sizes, m->baselen -
+	                        (size_t)(sizes - m->name))) ||
+	    !str_cats(&to, dir) || !str_cats(&to, "/cur/") ||
+	    !str_catb(&to, nb.s, nb.len) || !str_cats(&to, info) || !str_0(&to) ||
+	    !msg_path(s, &s->u, i))
+		die_nomem();
+	r = move ? rename(s->u.s, to.s) : link(s->u.s, to.s);
+	if (r == 0 && (!str_catb(bases, nb.s, nb.len) || !str_catc(bases, 0)))
+		die_nomem();
+	str_free(&to);
+	str_free(&nb);
+	return r;
+}
+
+static int dest_dir(struct session *s, const struct imap_arg *a,
+                    struct str *dir)
+{
+	const char *name;
+	size_t n;
+
+	if (!imap_astring(a, &name, &n)) {
+		reply_bad(s, "bad mailbox name");
+		return 0;
+	}
+	if (!folder_dir(dir, name, n) || !str_0(dir) || !folder_exists(dir->s)) {
+		reply(s, "NO [TRYCREATE] No such mailbox");
+		return 0;
+	}
+	return 1;
+}
+
+void cmd_copy(struct session *s, int move)
+{
+	const struct imap_arg *set = imap_first(&s->cmd);
+	const struct imap_arg *box = imap_next(&s->cmd, set);
+	struct str dir = STR_ZERO, bases = STR_ZERO;
+	unsigned long *src = 0, *dst = 0, validity = 0;
+	unsigned char *sel;
+	size_t i, n = 0;
+	int failed = 0;
+
+	if (move ? !need_rw(s) : !s->selected) {
+		if (!move)
+			reply_bad(s, "No mailbox selected");
+		return;
+	}
+	if (!set || set->type != IMAP_ATOM || !box || imap_next(&s->cmd, box)) {
+		reply_bad(s, "takes a set and a mailbox");
+		return;
+	}
+	sel = sel_alloc(s);
+	if (!seq_select(s, set->s, set->len, s->cmd.uid, sel)) {
+		free(sel);
+		reply_bad(s, "bad sequence set");
+		return;
+	}
+	if (!dest_dir(s, box, &dir))
+		goto out;
+	src = malloc((s->mb.n + 1) * sizeof *src);
+	dst = malloc((s->mb.n + 1) * sizeof *dst);
+	if (!src || !dst)
+		die_nomem();
+	if (uidmap_lock(dir.s) < 0) {
+		reply_errno(s, move ? "MOVE" : "COPY");
+		goto out;
+	}
+	for (i = 0; i < s->mb.n; i++) {
+		if (!sel[i] || s->mb.m[i].gone)
+			continue;
+		if (copy_one(s, i, dir.s, move, &bases) < 0) {
+			failed = 1;
+			break;
+		}
+		src[n++] = s->mb.m[i].uid;
+	}
+	if (new_uids(dir.s, &bases, n, dst, &validity) < 0)
+		failed = 1;
+	uidmap_unlock(dir.s);
+	if (failed && !move) {
+		reply_errno(s, "COPY");
+		goto out;
+	}
+	if (move && n) {
+		conn_puts(&s->c, "* OK [COPYUID ");
+		conn_putu(&s->c, validity);
+		conn_puts(&s->c, " ");
+		put_uidset(s, src, n);
+		conn_puts(&s->c, " ");
+		put_uidset(s, dst, n);
+		conn_puts(&s->c, "] Moved\r\n");
+		if (mb_sync(s, 1) < 0)
+			failed = 1;
+	}
+	conn_put(&s->c, s->cmd.tag, s->cmd.taglen);
+	if (!move && n) {
+		conn_puts(&s->c, " OK [COPYUID ");
+		conn_putu(&s->c, validity);
+		conn_puts(&s->c, " ");
+		put_uidset(s, src, n);
+		conn_puts(&s->c, " ");
+		put_uidset(s, dst, n);
+		conn_puts(&s->c, "] COPY completed\r\n");
+	} else {
+		conn_puts(&s->c, failed ? " NO MOVE failed part way\r\n" :
+		          move ? " OK MOVE completed\r\n" : " OK COPY completed\r\n");
+	}
+out:
+	free(sel);
+	free(src);
+	free(dst);
+	str_free(&dir);
+	str_free(&bases);
+}
+
+/* Writes the message to dir/tmp/ with LF line ends (as deliveries are
+ * stored), fsync'd; the file name gets ,S=<stored>,W=<CRLF size>. */
+static int append_write(const char *dir, const char *p, size_t n,
+                        struct str *base, struct str *tmp)
+{
+	size_t i, start = 0, lf = 0, out = 0;
+	char b[FMT_ULONG];
+	int fd, e;
+	struct wr w;
+	char buf[65536];
+
+	tmp->len = 0;
+	if (!str_cats(tmp, dir) || !str_cats(tmp, "/tmp/") ||
+	    !str_catb(tmp, base->s, base->len) || !str_0(tmp))
+		die_nomem();
+	fd = open(tmp->s, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	if (fd < 0)
+		return -1;
+	wr_init(&w, fd, buf, sizeof buf, -1);
+	for (i = 0; i < n; i++) {
+		if (p[i] != '\n')
+			continue;
+		lf++;
+		/* CRLF -> LF */
+		if (wr_put(&w, p + start, i - start - (i > start && p[i - 1] == '\r')) < 0)
+			goto fail;
+		out += i - start - (i > start && p[i - 1] == '\r');
+		if (wr_put(&w, "\n", 1) < 0)
+			goto fail;
+		out++;
+		start = i + 1;
+	}
+	if (wr_put(&w, p + start, n - start) < 0 || wr_flush(&w) < 0)
+		goto fail;
+	out += n - start;
+	/* fsync before the link into cur/: a crash leaves no half message */
+	if (fsync(fd) < 0)
+		goto fail;
+	if (close(fd) < 0) {
+		fd = -1;
+		goto fail;
+	}
+	if (!str_cats(base, ",S=") || !str_catb(base, b, fmt_ulong(b, out)) ||
+	    !str_cats(base, ",W=") || !str_catb(base, b, fmt_ulong(b, out + lf)))
+		die_nomem();
+	return 0;
+fail:
+	e = errno;
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp->s);
+	errno = e;
+	return -1;
+}
+
+static int append_link(const char *dir, struct str *base, struct str *tmp,
+                       unsigned flags, long long size)
+{
+	struct str to = STR_ZERO;
+	int r, e;
+
+	if (!str_cats(&to, dir) || !str_cats(&to, "/cur/") ||
+	    !str_catb(&to, base->s, base->len) || !str_cats(&to, ":2,") ||
+	    ((flags & FL_DRAFT) && !str_catc(&to, 'D')) ||
+	    ((flags & FL_FLAGGED) && !str_catc(&to, 'F')) ||
+	    ((flags & FL_ANSWERED) && !str_catc(&to, 'R')) ||
+	    ((flags & FL_SEEN) && !str_catc(&to, 'S')) ||
+	    ((flags & FL_DELETED) && !str_catc(&to, 'T')) || !str_0(&to))
+		die_nomem();
+	r = link(tmp->s, to.s);
+	e = errno;
+	unlink(tmp->s);
+	str_free(&to);
+	if (r == 0 && strcmp(dir, "./.Trash"))
+		maildir_quota_add(".", size, 1);
+	errno = e;
+	return r;
+}
+
+/* APPEND mailbox [(flags)] ["date-time"] literal */
+void cmd_append(struct session *s)
+{
+	const struct imap_arg *box = imap_first(&s->cmd), *a, *msg;
+	struct str dir = STR_ZERO, base = STR_ZERO, tmp = STR_ZERO;
+	unsigned long uid = 0, validity = 0;
+	unsigned flags = 0;
+	time_t date = 0;
+
+	a = imap_next(&s->cmd, box);
+	if (a && a->type == IMAP_LIST) {
+		if (!parse_flags(s, a, &flags)) {
+			reply_bad(s, "bad flag list");
+			return;
+		}
+		a = imap_next(&s->cmd, a);
+	}
+	if (a && a->type == IMAP_QUOTED && imap_next(&s->cmd, a)) {
+		if (!imap_datetime_parse(a->s, a->len, &date)) {
+			reply_bad(s, "bad date-time");
+			return;
+		}
+		a = imap_next(&s->cmd, a);
+	}
+	msg = a;
+	if (!box || !msg || msg->type != IMAP_LITERAL || imap_next(&s->cmd, msg)) {
+		reply_bad(s, "APPEND takes a mailbox, flags, a date and a literal");
+		return;
+	}
+	if (!dest_dir(s, box, &dir))
+		goto out;
+	if (!name_dated(&base, date ? date : time(0)))
+		die_nomem();
+	if (append_write(dir.s, msg->s, msg->len, &base, &tmp) < 0) {
+		reply_errno(s, "APPEND");
+		goto out;
+	}
+	if (uidmap_lock(dir.s) < 0) {
+		unlink(tmp.s);
+		reply_errno(s, "APPEND");
+		goto out;
+	}
+	if (append_link(dir.s, &base, &tmp, flags, (long long)msg->len) < 0 ||
+	    !str_catc(&base, 0) || new_uids(dir.s, &base, 1, &uid, &validity) < 0) {
+		uidmap_unlock(dir.s);
+		reply_errno(s, "APPEND");
+		goto out;
+	}
+	uidmap_unlock(dir.s);
+	if (s->selected && !strcmp(s->mb.dir, dir.s))
+		mb_sync(s, 1);
+	conn_put(&s->c, s->cmd.tag, s->cmd.taglen);
+	conn_puts(&s->c, " OK [APPENDUID ");
+	conn_putu(&s->c, validity);
+	conn_puts(&s->c, " ");
+	conn_putu(&s->c, uid);
+	conn_puts(&s->c, "] APPEND completed\r\n");
+out:
+	str_free(&dir);
+	str_free(&base);
+	str_free(&tmp);
+}
+
+static size_t count_new(const char *dir, struct str *p)
+{
+	struct dirent *d;
+	size_t n = 0;
+	DIR *dp;
+
+	p->len = 0;
+	if (!str_cats(p, dir) || !str_cats(p, "/new") || !str_0(p))
+		die_nomem();
+	dp = opendir(p->s);
+	if (!dp)
+		return 0;
+	while ((d = readdir(dp)))
+		n += d->d_name[0] != '.';
+	closedir(dp);
+	return n;
+}
+
+/* STATUS mailbox (items): new/ is counted, not taken, so the messages
+ * stay \Recent for the session that selects the folder. */
+void cmd_status(struct session *s)
+{
+	const struct imap_arg *box = imap_first(&s->cmd);
+	const struct imap_arg *items = imap_next(&s->cmd, box), *it;
+	struct uidmap map = UIDMAP_ZERO;
+	struct str dir = STR_ZERO;
+	size_t nnew, unseen = 0, i;
+	const char *name;
+	size_t nlen;
+	int sp = 0;
+
+	if (!imap_astring(box, &name, &nlen) || !items ||
+	    items->type != IMAP_LIST || imap_next(&s->cmd, items) ||
+	    !imap_child(&s->cmd, items)) {
+		reply_bad(s, "STATUS takes a mailbox and a list of items");
+		return;
+	}
+	for (it = imap_child(&s->cmd, items); it; it = imap_next(&s->cmd, it))
+		if (!imap_is_atom(it, "MESSAGES") && !imap_is_atom(it, "RECENT") &&
+		    !imap_is_atom(it, "UIDNEXT") && !imap_is_atom(it, "UIDVALIDITY") &&
+		    !imap_is_atom(it, "UNSEEN")) {
+			reply_bad(s, "unknown STATUS item");
+			return;
+		}
+	if (!folder_dir(&dir, name, nlen) || !str_0(&dir) ||
+	    !folder_exists(dir.s)) {
+		reply(s, "NO [NONEXISTENT] No such mailbox");
+		str_free(&dir);
+		return;
+	}
+	nnew = count_new(dir.s, &s->u);
+	if (uidmap_sync(dir.s, &map, 0) < 0) {
+		reply_errno(s, "STATUS");
+		str_free(&dir);
+		return;
+	}
+	for (i = 0; i < map.n; i++)
+		unseen += !(msg_flags_of(map.r[i].name) & FL_SEEN);
+	conn_puts(&s->c, "* STATUS ");
+	conn_string(&s->c, name, nlen);
+	conn_puts(&s->c, " (");
+	for (it = imap_child(&s->cmd, items); it; it = imap_next(&s->cmd, it)) {
+		unsigned long long v;
+
+		if (imap_is_atom(it, "MESSAGES"))
+			v = map.n + nnew;
+		else if (imap_is_atom(it, "RECENT"))
+			v = nnew;
+		else if (imap_is_atom(it, "UIDNEXT"))
+			v = map.next + nnew;
+		else if (imap_is_atom(it, "UIDVALIDITY"))
+			v = map.validity;
+		else
+			v = unseen + nnew;
+		if (sp++)
+			conn_puts(&s->c, " ");
+		conn_put(&s->c, it->s, it->len);
+		conn_puts(&s->c, " ");
+		conn_putu(&s->c, v);
+	}
+	conn_puts(&s->c, ")\r\n");
+	reply(s, "OK STATUS completed");
+	uidmap_free(&map);
+	str_free(&dir);
+}
