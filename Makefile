@@ -162,8 +162,10 @@ bench: deps all
 	@grep '^RESULT ' build/bench.log
 
 install: all
-	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8
+	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
 	for p in $(PROGS); do cp $$p $(DESTDIR)$(BINDIR)/; done
+	cp rc/quail-setup $(DESTDIR)$(SBINDIR)/
+	chmod 755 $(DESTDIR)$(SBINDIR)/quail-setup
 	for m in */*.8; do cp $$m $(DESTDIR)$(MANDIR)/man8/; done
 
 clean:

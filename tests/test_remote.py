@@ -296,6 +296,10 @@ class FakeNet:
 					pass
 			sh(["ip", "netns", "del", ns], check_rc=False)
 		shutil.rmtree(self.etc, ignore_errors=True)
+		try:
+			os.rmdir("/etc/netns")  # only when no one else uses it
+		except OSError:
+			pass
 
 	# servers
 
