@@ -40,7 +40,8 @@ LIBOBJ = $(LIBSRC:.c=.o)
 PROGS = smtpd/quail-smtpd queue/quail-queue queue/quail-qstat \
 	queue/quail-qread queue/quail-qcheck queue/quail-inject queue/sendmail \
 	queue/quail-send deliver/quail-local deliver/quail-lspawn \
-	deliver/quail-rspawn auth/quail-users auth/quail-checkpassword
+	deliver/quail-rspawn auth/quail-users auth/quail-checkpassword \
+	popd/quail-popup popd/quail-pop3d
 SMTPDOBJ = smtpd/quail-smtpd.o smtpd/message.o smtpd/cmd.o smtpd/data.o \
 	smtpd/auth.o
 
@@ -50,9 +51,9 @@ TESTS = lib/str_test lib/fmt_test lib/io_test lib/control_test \
 	lib/addr_test lib/uniq_test lib/qfile_test \
 	smtpd/cmd_test smtpd/data_test lib/maildir_test lib/hdr_test \
 	deliver/dotqmail_test lib/userdb_test lib/pwcheck_test lib/base64_test \
-	smtpd/auth_test
+	smtpd/auth_test popd/popcmd_test
 FUZZERS = fuzz/fuzz_addr fuzz/fuzz_cmd fuzz/fuzz_data fuzz/fuzz_hdr \
-	fuzz/fuzz_dotqmail fuzz/fuzz_auth
+	fuzz/fuzz_dotqmail fuzz/fuzz_auth fuzz/fuzz_pop
 
 all: $(PROGS) $(TESTS)
 
@@ -90,6 +91,11 @@ auth/quail-users: auth/quail-users.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ auth/quail-users.o lib/libquail.a $(LIBS)
 auth/quail-checkpassword: auth/quail-checkpassword.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ auth/quail-checkpassword.o lib/libquail.a $(LIBS)
+popd/quail-popup: popd/quail-popup.o popd/popcmd.o lib/libquail.a
+	$(CC) $(LDFLAGS) $(STATIC) -o $@ popd/quail-popup.o popd/popcmd.o lib/libquail.a
+popd/quail-pop3d: popd/quail-pop3d.o popd/maildrop.o popd/popcmd.o lib/libquail.a
+	$(CC) $(LDFLAGS) $(STATIC) -o $@ popd/quail-pop3d.o popd/maildrop.o \
+		popd/popcmd.o lib/libquail.a
 deliver/quail-local: deliver/quail-local.o deliver/dotqmail.o deliver/mbox.o \
 		lib/libquail.a
 	$(CC) $(LDFLAGS) $(STATIC) -o $@ deliver/quail-local.o deliver/dotqmail.o \
@@ -100,6 +106,9 @@ lib/%_test: lib/%_test.o lib/test.o lib/libquail.a
 smtpd/%_test: smtpd/%_test.o smtpd/cmd.o smtpd/data.o smtpd/auth.o lib/test.o \
 		lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ $< smtpd/cmd.o smtpd/data.o smtpd/auth.o lib/test.o \
+		lib/libquail.a $(LIBS)
+popd/%_test: popd/%_test.o popd/popcmd.o popd/maildrop.o lib/test.o lib/libquail.a
+	$(CC) $(LDFLAGS) -o $@ $< popd/popcmd.o popd/maildrop.o lib/test.o \
 		lib/libquail.a $(LIBS)
 deliver/%_test: deliver/%_test.o deliver/dotqmail.o lib/test.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ $< deliver/dotqmail.o lib/test.o lib/libquail.a $(LIBS)
@@ -115,6 +124,9 @@ san/smtpd/%_test: san/smtpd/%_test.o san/smtpd/cmd.o san/smtpd/data.o san/smtpd/
 		san/lib/test.o $(LIBOBJ:%=san/%)
 	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
 san/deliver/%_test: san/deliver/%_test.o san/deliver/dotqmail.o \
+		san/lib/test.o $(LIBOBJ:%=san/%)
+	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
+san/popd/%_test: san/popd/%_test.o san/popd/popcmd.o san/popd/maildrop.o \
 		san/lib/test.o $(LIBOBJ:%=san/%)
 	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
 santests: $(SANTESTS)
@@ -139,6 +151,9 @@ fuzz/fuzz_dotqmail: deliver/fuzz_dotqmail.c deliver/dotqmail.c $(LIBSRC)
 fuzz/fuzz_auth: smtpd/fuzz_auth.c smtpd/auth.c $(LIBSRC)
 	@mkdir -p fuzz
 	$(FUZZCC) $(FUZZFLAGS) -o $@ smtpd/fuzz_auth.c smtpd/auth.c $(LIBSRC) $(LIBS)
+fuzz/fuzz_pop: popd/fuzz_pop.c popd/popcmd.c $(LIBSRC)
+	@mkdir -p fuzz
+	$(FUZZCC) $(FUZZFLAGS) -o $@ popd/fuzz_pop.c popd/popcmd.c $(LIBSRC) $(LIBS)
 fuzz: $(FUZZERS)
 
 deps:
@@ -152,7 +167,7 @@ run: deps all
 	@sh rc/demo
 
 # Every benchmark, each against its peer; RESULT lines go to build/bench.log.
-BENCHES = smtp-accept end-to-end scheduler-memory auth tls pop3 remote
+BENCHES = smtp-accept end-to-end scheduler-memory auth tls pop3 remote imap
 bench: deps all
 	@mkdir -p build
 	@for b in $(BENCHES); do \

@@ -250,12 +250,25 @@ static int tls_handshake(struct conn *c, SSL *ssl, struct str *err)
 	return 0;
 }
 
+/* "protocol cipher" into c->tls_info, cut to fit. */
+static void info_set(struct conn *c, const char *proto, const char *cipher)
+{
+	size_t n = 0, max = sizeof c->tls_info - 1;
+
+	while (*proto && n < max)
+		c->tls_info[n++] = *proto++;
+	if (n < max)
+		c->tls_info[n++] = ' ';
+	while (cipher && *cipher && n < max)
+		c->tls_info[n++] = *cipher++;
+	c->tls_info[n] = 0;
+}
+
 int conn_starttls(struct conn *c, const char *host, int policy,
                   const char *cafile, struct str *err)
 {
 	SSL_CTX *ctx;
 	SSL *ssl;
-	size_t n;
 
 	ctx = tls_ctx(policy, cafile, err);
 	if (!ctx)
@@ -273,12 +286,6 @@ int conn_starttls(struct conn *c, const char *host, int policy,
 	c->ssl = ssl;
 	if (tls_handshake(c, ssl, err) < 0)
 		return -1;
-	n = strlen(SSL_get_version(ssl));
-	if (n + 2 < sizeof c->tls_info) {
-		memcpy(c->tls_info, SSL_get_version(ssl), n);
-		c->tls_info[n++] = ' ';
-		strncat(c->tls_info + n, SSL_get_cipher_name(ssl),
-		        sizeof c->tls_info - n - 1);
-	}
+	info_set(c, SSL_get_version(ssl), SSL_get_cipher_name(ssl));
 	return 0;
 }

@@ -22,6 +22,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -317,11 +319,17 @@ static void die_sys(const char *what)
 	die_kv(EXIT_TEMP, "event", what, "error", "syscall", NULL);
 }
 
+/* Non-blocking, and without Nagle: the relay writes whole records as
+ * they come, and a small one held back for an ACK (the last reply, then
+ * close_notify) would wait out the client's delayed ACK. */
 static int net_nonblock(void)
 {
-	int fd, fl;
+	int fd, fl, one = 1;
 
 	for (fd = 0; fd <= 1; fd++) {
+		if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0 &&
+		    errno != ENOTSOCK && errno != EOPNOTSUPP)
+			return -1;
 		fl = fcntl(fd, F_GETFL);
 		if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
 			return -1;

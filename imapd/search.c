@@ -1,0 +1,360 @@
+/* SEARCH and UID SEARCH (RFC 3501 6.4.4). The keys are checked once
+ * without looking at any message, so a bad key is a BAD before any
+ * output; then each message is tested, its file read only when a key
+ * needs the text. Text matches are substrings, ASCII case ignored, over
+ * the raw header values and body (encoded words and transfer encodings
+ * are not decoded yet). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "fmt.h"
+#include "log.h"
+#include "mime.h"
+#include "session.h"
+
+#define SEARCH_DEPTH_MAX 64     /* NOT/OR/list nesting */
+
+struct ctx {
+	struct session *s;
+	size_t i;               /* the message; (size_t)-1 for the check */
+	int bad;
+	int depth;
+	struct str v;
+	struct imap_seq q;
+};
+
+static int ci_find(const char *h, size_t hn, const char *nd, size_t nn)
+{
+	size_t i;
+
+	if (nn == 0)
+		return 1;
+	for (i = 0; i + nn <= hn; i++)
+		if (case_eqb(h + i, nd, nn))
+			return 1;
+	return 0;
+}
+
+static int checking(const struct ctx *c)
+{
+	return c->i == (size_t)-1;
+}
+
+static const char *text(struct ctx *c, size_t *n)
+{
+	if (msg_load(c->s, c->i) < 0) {
+		*n = 0;
+		return "";
+	}
+	*n = c->s->cache.text.len;
+	return c->s->cache.text.s ? c->s->cache.text.s : "";
+}
+
+static size_t hdr_len(const char *t, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < n; i++)
+		if (t[i] == '\n' && (t[i + 1] == '\n' ||
+		                     (t[i + 1] == '\r' && i + 2 < n && t[i + 2] == '\n')))
+			return i + 1;
+	return n;
+}
+
+static int hdr_has(struct ctx *c, const char *field, const char *s, size_t n)
+{
+	size_t tn;
+	const char *t = text(c, &tn);
+	int r = mime_header(t, hdr_len(t, tn), field, &c->v);
+
+	if (r < 0)
+		die_nomem();
+	return r > 0 && ci_find(c->v.s, c->v.len, s, n);
+}
+
+static long msg_day(struct ctx *c)
+{
+	time_t t = msg_date(c->s, c->i);
+
+	return (long)(t / 86400);
+}
+
+static int arg_str(struct ctx *c, const struct imap_arg **a, const char **s,
+                   size_t *n)
+{
+	*a = imap_next(&c->s->cmd, *a);
+	if (!imap_astring(*a, s, n) && !imap_string(*a, s, n)) {
+		c->bad = 1;
+		return 0;
+	}
+	return 1;
+}
+
+static int key(struct ctx *c, const struct imap_arg **a);
+
+static int flag_key(struct ctx *c, const struct imap_arg *a, int *m)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+		int set;
+	} t[] = {
+		{ "ANSWERED", FL_ANSWERED, 1 }, { "DELETED", FL_DELETED, 1 },
+		{ "DRAFT", FL_DRAFT, 1 }, { "FLAGGED", FL_FLAGGED, 1 },
+		{ "SEEN", FL_SEEN, 1 }, { "UNANSWERED", FL_ANSWERED, 0 },
+		{ "UNDELETED", FL_DELETED, 0 }, { "UNDRAFT", FL_DRAFT, 0 },
+		{ "UNFLAGGED", FL_FLAGGED, 0 }, { "UNSEEN", FL_SEEN, 0 },
+	};
+	size_t k;
+
+	for (k = 0; k < sizeof t / sizeof t[0]; k++)
+		if (imap_is_atom(a, t[k].name)) {
+			if (!checking(c))
+				*m = !(c->s->mb.m[c->i].flags & t[k].bit) == !t[k].set;
+			return 1;
+		}
+	return 0;
+}
+
+static int date_key(struct ctx *c, const struct imap_arg **a, int *m)
+{
+	const char *s;
+	size_t n;
+	long day, d;
+	int which;
+
+	if (imap_is_atom(*a, "BEFORE"))
+		which = -1;
+	else if (imap_is_atom(*a, "ON"))
+		which = 0;
+	else if (imap_is_atom(*a, "SINCE"))
+		which = 1;
+	else
+		return 0;
+	if (!arg_str(c, a, &s, &n))
+		return 1;
+	if (!imap_date_parse(s, n, &day)) {
+		c->bad = 1;
+		return 1;
+	}
+	if (!checking(c)) {
+		d = msg_day(c);
+		*m = which < 0 ? d < day : which == 0 ? d == day : d >= day;
+	}
+	return 1;
+}
+
+static int text_key(struct ctx *c, const struct imap_arg **a, int *m)
+{
+	static const char *const hdrs[] = { "BCC", "CC", "FROM", "SUBJECT",
+	                                     "TO" };
+	const char *s, *field = 0;
+	size_t n, k, tn, hl;
+	const char *t;
+
+	for (k = 0; k < sizeof hdrs / sizeof hdrs[0]; k++)
+		if (imap_is_atom(*a, hdrs[k]))
+			field = hdrs[k];
+	if (field) {
+		if (arg_str(c, a, &s, &n) && !checking(c))
+			*m = hdr_has(c, field, s, n);
+		return 1;
+	}
+	if (imap_is_atom(*a, "HEADER")) {
+		const char *f;
+		size_t fn;
+
+		if (!arg_str(c, a, &f, &fn) || !arg_str(c, a, &s, &n))
+			return 1;
+		if (checking(c))
+			return 1;
+		if (!str_copyb(&c->v, f, fn) || !str_0(&c->v))
+			die_nomem();
+		{
+			char *name = strdup(c->v.s);
+
+			if (!name)
+				die_nomem();
+			*m = hdr_has(c, name, s, n);
+			free(name);
+		}
+		return 1;
+	}
+	if (imap_is_atom(*a, "BODY") || imap_is_atom(*a, "TEXT")) {
+		int body = imap_is_atom(*a, "BODY");
+
+		if (!arg_str(c, a, &s, &n) || checking(c))
+			return 1;
+		t = text(c, &tn);
+		hl = body ? hdr_len(t, tn) : 0;
+		*m = ci_find(t + hl, tn - hl, s, n);
+		return 1;
+	}
+	return 0;
+}
+
+static int size_key(struct ctx *c, const struct imap_arg **a, int *m)
+{
+	unsigned long long v, size;
+	int larger = imap_is_atom(*a, "LARGER");
+
+	if (!larger && !imap_is_atom(*a, "SMALLER"))
+		return 0;
+	*a = imap_next(&c->s->cmd, *a);
+	if (!imap_number(*a, &v)) {
+		c->bad = 1;
+		return 1;
+	}
+	if (!checking(c)) {
+		if (msg_size(c->s, c->i, &size) < 0)
+			size = 0;
+		*m = larger ? size > v : size < v;
+	}
+	return 1;
+}
+
+static int set_key(struct ctx *c, const struct imap_arg *a, int uid, int *m)
+{
+	struct mailbox *mb = &c->s->mb;
+	unsigned long max = uid ? (mb->n ? mb->m[mb->n - 1].uid : 0) :
+	                    (unsigned long)mb->n;
+	int r;
+
+	if (!a || a->type != IMAP_ATOM) {
+		c->bad = 1;
+		return 1;
+	}
+	r = imap_seq_parse(&c->q, a->s, a->len);
+	if (r < 0)
+		die_nomem();
+	if (r == 0) {
+		c->bad = 1;
+		return 1;
+	}
+	if (!checking(c)) {
+		imap_seq_resolve(&c->q, max);
+		*m = imap_seq_has(&c->q, uid ? mb->m[c->i].uid :
+		                  (unsigned long)c->i + 1);
+	}
+	return 1;
+}
+
+/* One search key at *a; leaves *a on its last argument. */
+static int key(struct ctx *c, const struct imap_arg **a)
+{
+	int m = 1;
+
+	if (!*a || ++c->depth > SEARCH_DEPTH_MAX) {
+		c->bad = 1;
+		return 0;
+	}
+	if ((*a)->type == IMAP_LIST) {
+		const struct imap_arg *x = imap_child(&c->s->cmd, *a);
+
+		if (!x)
+			c->bad = 1;
+		for (; x && !c->bad; x = imap_next(&c->s->cmd, x))
+			m &= key(c, &x);
+	} else if (imap_is_atom(*a, "ALL")) {
+		m = 1;
+	} else if (imap_is_atom(*a, "NOT")) {
+		*a = imap_next(&c->s->cmd, *a);
+		m = !key(c, a);
+	} else if (imap_is_atom(*a, "OR")) {
+		int x;
+
+		*a = imap_next(&c->s->cmd, *a);
+		x = key(c, a);
+		*a = imap_next(&c->s->cmd, *a);
+		m = key(c, a) || x;
+	} else if (imap_is_atom(*a, "NEW") || imap_is_atom(*a, "OLD") ||
+	           imap_is_atom(*a, "RECENT")) {
+		if (!checking(c)) {
+			const struct msg *g = &c->s->mb.m[c->i];
+
+			m = imap_is_atom(*a, "OLD") ? !g->recent :
+			    imap_is_atom(*a, "RECENT") ? g->recent :
+			    g->recent && !(g->flags & FL_SEEN);
+		}
+	} else if (imap_is_atom(*a, "KEYWORD") || imap_is_atom(*a, "UNKEYWORD")) {
+		int un = imap_is_atom(*a, "UNKEYWORD");
+
+		*a = imap_next(&c->s->cmd, *a);
+		if (!*a || (*a)->type != IMAP_ATOM)
+			c->bad = 1;
+		m = un;         /* keywords are not kept */
+	} else if (imap_is_atom(*a, "UID")) {
+		*a = imap_next(&c->s->cmd, *a);
+		set_key(c, *a, 1, &m);
+	} else if (flag_key(c, *a, &m) || date_key(c, a, &m) ||
+	           text_key(c, a, &m) || size_key(c, a, &m)) {
+		;
+	} else if ((*a)->type == IMAP_ATOM && (((*a)->s[0] >= '0' &&
+	           (*a)->s[0] <= '9') || (*a)->s[0] == '*')) {
+		set_key(c, *a, 0, &m);
+	} else {
+		c->bad = 1;
+	}
+	c->depth--;
+	return m && !c->bad;
+}
+
+static int all_keys(struct ctx *c, const struct imap_arg *first)
+{
+	const struct imap_arg *a;
+	int m = 1;
+
+	for (a = first; a && !c->bad; a = imap_next(&c->s->cmd, a))
+		if (!key(c, &a))
+			m = 0;
+	return m && !c->bad;
+}
+
+void cmd_search(struct session *s)
+{
+	const struct imap_arg *a = imap_first(&s->cmd);
+	struct ctx c;
+	size_t i;
+
+	memset(&c, 0, sizeof c);
+	c.s = s;
+	if (imap_is_atom(a, "CHARSET")) {
+		const char *cs;
+		size_t n;
+
+		a = imap_next(&s->cmd, a);
+		if (!imap_astring(a, &cs, &n)) {
+			reply_bad(s, "bad CHARSET");
+			return;
+		}
+		if (!(n == 8 && case_eqb(cs, "US-ASCII", 8)) &&
+		    !(n == 5 && case_eqb(cs, "UTF-8", 5))) {
+			reply(s, "NO [BADCHARSET (US-ASCII UTF-8)] Unknown charset");
+			return;
+		}
+		a = imap_next(&s->cmd, a);
+	}
+	c.i = (size_t)-1;
+	all_keys(&c, a);
+	if (!a || c.bad) {
+		str_free(&c.v);
+		imap_seq_free(&c.q);
+		reply_bad(s, "bad search key");
+		return;
+	}
+	conn_puts(&s->c, "* SEARCH");
+	for (i = 0; i < s->mb.n; i++) {
+		if (s->mb.m[i].gone)
+			continue;
+		c.i = i;
+		c.depth = 0;
+		if (all_keys(&c, a)) {
+			conn_puts(&s->c, " ");
+			conn_putu(&s->c, s->cmd.uid ? s->mb.m[i].uid : i + 1);
+		}
+	}
+	conn_puts(&s->c, "\r\n");
+	str_free(&c.v);
+	imap_seq_free(&c.q);
+	reply(s, "OK SEARCH completed");
+}
