@@ -538,8 +538,8 @@ def test_smtp_tls_swaks(fx):
 		      "envelope %r" % fx.queue.envelope(qid).rcpts)
 		check_with(fx, qid, proto)
 		srv.wait_sessions(2)
-		check(srv.lines("tls")[-1].find("result=ok") > 0,
-		      "swaks %s: %s" % (opt, srv.lines("tls")))
+		check(srv.lines("tls")[-1].find("result=ok") > 0 and
+		      srv.exits()[-1] == 0, "swaks %s: %s" % (opt, srv.log()))
 		check_clean(srv)
 
 
