@@ -41,9 +41,9 @@ PROGS = smtpd/quail-smtpd queue/quail-queue queue/quail-qstat \
 	queue/quail-qread queue/quail-qcheck queue/quail-inject queue/sendmail \
 	queue/quail-send deliver/quail-local deliver/quail-lspawn \
 	deliver/quail-rspawn auth/quail-users auth/quail-checkpassword \
-	popd/quail-popup popd/quail-pop3d
-SMTPDOBJ = smtpd/quail-smtpd.o smtpd/message.o smtpd/cmd.o smtpd/data.o \
-	smtpd/auth.o
+	popd/quail-popup popd/quail-pop3d tls/quail-tlsd deliver/quail-remote
+SMTPDOBJ = smtpd/quail-smtpd.o smtpd/message.o smtpd/starttls.o smtpd/cmd.o \
+	smtpd/data.o smtpd/auth.o
 
 # Unit tests: each NAME_test.c beside its code, linked with the library
 # and, for smtpd, the smtpd modules.
@@ -51,9 +51,10 @@ TESTS = lib/str_test lib/fmt_test lib/io_test lib/control_test \
 	lib/addr_test lib/uniq_test lib/qfile_test \
 	smtpd/cmd_test smtpd/data_test lib/maildir_test lib/hdr_test \
 	deliver/dotqmail_test lib/userdb_test lib/pwcheck_test lib/base64_test \
-	smtpd/auth_test popd/popcmd_test
+	smtpd/auth_test popd/popcmd_test tls/ctl_test deliver/remote_reply_test
 FUZZERS = fuzz/fuzz_addr fuzz/fuzz_cmd fuzz/fuzz_data fuzz/fuzz_hdr \
-	fuzz/fuzz_dotqmail fuzz/fuzz_auth fuzz/fuzz_pop
+	fuzz/fuzz_dotqmail fuzz/fuzz_auth fuzz/fuzz_pop fuzz/fuzz_ctl \
+	fuzz/fuzz_reply
 
 all: $(PROGS) $(TESTS)
 
@@ -91,6 +92,14 @@ auth/quail-users: auth/quail-users.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ auth/quail-users.o lib/libquail.a $(LIBS)
 auth/quail-checkpassword: auth/quail-checkpassword.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ auth/quail-checkpassword.o lib/libquail.a $(LIBS)
+# OpenSSL is linked into these two programs and no others.
+TLSOBJ = tls/quail-tlsd.o tls/tlsctx.o tls/relay.o tls/ctl.o
+tls/quail-tlsd: $(TLSOBJ) lib/libquail.a
+	$(CC) $(LDFLAGS) -o $@ $(TLSOBJ) lib/libquail.a -lssl -lcrypto
+REMOTEOBJ = deliver/quail-remote.o deliver/remote_smtp.o deliver/remote_conn.o \
+	deliver/remote_dns.o deliver/remote_reply.o
+deliver/quail-remote: $(REMOTEOBJ) lib/libquail.a
+	$(CC) $(LDFLAGS) -o $@ $(REMOTEOBJ) lib/libquail.a -lssl -lcrypto -lresolv
 popd/quail-popup: popd/quail-popup.o popd/popcmd.o lib/libquail.a
 	$(CC) $(LDFLAGS) $(STATIC) -o $@ popd/quail-popup.o popd/popcmd.o lib/libquail.a
 popd/quail-pop3d: popd/quail-pop3d.o popd/maildrop.o popd/popcmd.o lib/libquail.a
@@ -110,6 +119,12 @@ smtpd/%_test: smtpd/%_test.o smtpd/cmd.o smtpd/data.o smtpd/auth.o lib/test.o \
 popd/%_test: popd/%_test.o popd/popcmd.o popd/maildrop.o lib/test.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ $< popd/popcmd.o popd/maildrop.o lib/test.o \
 		lib/libquail.a $(LIBS)
+tls/%_test: tls/%_test.o tls/ctl.o lib/test.o lib/libquail.a
+	$(CC) $(LDFLAGS) -o $@ $< tls/ctl.o lib/test.o lib/libquail.a $(LIBS)
+deliver/remote_reply_test: deliver/remote_reply_test.o deliver/remote_reply.o \
+		lib/test.o lib/libquail.a
+	$(CC) $(LDFLAGS) -o $@ deliver/remote_reply_test.o deliver/remote_reply.o \
+		lib/test.o lib/libquail.a $(LIBS)
 deliver/%_test: deliver/%_test.o deliver/dotqmail.o lib/test.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ $< deliver/dotqmail.o lib/test.o lib/libquail.a $(LIBS)
 
@@ -128,6 +143,11 @@ san/deliver/%_test: san/deliver/%_test.o san/deliver/dotqmail.o \
 	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
 san/popd/%_test: san/popd/%_test.o san/popd/popcmd.o san/popd/maildrop.o \
 		san/lib/test.o $(LIBOBJ:%=san/%)
+	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
+san/tls/%_test: san/tls/%_test.o san/tls/ctl.o san/lib/test.o $(LIBOBJ:%=san/%)
+	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
+san/deliver/remote_reply_test: san/deliver/remote_reply_test.o \
+		san/deliver/remote_reply.o san/lib/test.o $(LIBOBJ:%=san/%)
 	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
 santests: $(SANTESTS)
 
@@ -154,6 +174,13 @@ fuzz/fuzz_auth: smtpd/fuzz_auth.c smtpd/auth.c $(LIBSRC)
 fuzz/fuzz_pop: popd/fuzz_pop.c popd/popcmd.c $(LIBSRC)
 	@mkdir -p fuzz
 	$(FUZZCC) $(FUZZFLAGS) -o $@ popd/fuzz_pop.c popd/popcmd.c $(LIBSRC) $(LIBS)
+fuzz/fuzz_ctl: tls/fuzz_ctl.c tls/ctl.c $(LIBSRC)
+	@mkdir -p fuzz
+	$(FUZZCC) $(FUZZFLAGS) -o $@ tls/fuzz_ctl.c tls/ctl.c $(LIBSRC) $(LIBS)
+fuzz/fuzz_reply: deliver/fuzz_reply.c deliver/remote_reply.c $(LIBSRC)
+	@mkdir -p fuzz
+	$(FUZZCC) $(FUZZFLAGS) -o $@ deliver/fuzz_reply.c deliver/remote_reply.c \
+		$(LIBSRC) $(LIBS)
 fuzz: $(FUZZERS)
 
 deps:

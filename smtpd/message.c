@@ -73,6 +73,9 @@ static void qq_received(struct session *s)
 	    !str_cats(h, " (quail-smtpd) with ") ||
 	    !str_cats(h, proto_name(s)))
 		die_nomem();
+	if (s->tlsinfo.len && (!str_cats(h, " (") ||
+	    !str_catb(h, s->tlsinfo.s, s->tlsinfo.len) || !str_catc(h, ')')))
+		die_nomem();
 	if (s->auth_user.len &&
 	    !auth_received(h, s->auth_user.s, s->auth_user.len))
 		die_nomem();

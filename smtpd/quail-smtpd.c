@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -109,38 +110,6 @@ static void config_names(void)
 		die_nomem();
 }
 
-/* A descriptor number from the environment, or -1. */
-static int env_fd(const char *name)
-{
-	const char *e = getenv(name);
-	unsigned long long n;
-
-	if (!e || !scan_ulong(e, strlen(e), &n) || n > INT_MAX)
-		return -1;
-	return (int)n;
-}
-
-/* UCSPI-TLS (quail-tlsd -n, sslserver -n): STARTTLS is offered when the
- * wrapper gave us its descriptors and UCSPITLS is "" (offer) or "!"
- * (required before MAIL and AUTH); unset or "-" is no STARTTLS. */
-static void tls_config(void)
-{
-	const char *u = getenv("UCSPITLS");
-
-	cfg.tlsctl = env_fd("SSLCTLFD");
-	cfg.tlsrd = env_fd("SSLREADFD");
-	cfg.tlswr = env_fd("SSLWRITEFD");
-	cfg.tlsoffer = u && (!*u || *u == '!') && cfg.tlsctl >= 0 &&
-	               cfg.tlsrd >= 0 && cfg.tlswr >= 0;
-	cfg.tlsrequire = cfg.tlsoffer && *u == '!';
-	/* ours alone: the queue and checkpassword children need none */
-	if (cfg.tlsoffer) {
-		fcntl(cfg.tlsctl, F_SETFD, FD_CLOEXEC);
-		fcntl(cfg.tlsrd, F_SETFD, FD_CLOEXEC);
-		fcntl(cfg.tlswr, F_SETFD, FD_CLOEXEC);
-	}
-}
-
 static void config_load(int argc, char **argv)
 {
 	const char *e;
@@ -199,6 +168,8 @@ static void session_init(struct session *s)
 	s->qq.pid = -1;
 	/* behind an implicit-TLS wrapper (port 465) the session is TLS */
 	s->tls = getenv("SSL_PROTOCOL") != 0;
+	if (s->tls)
+		tls_info(s, getenv("SSL_PROTOCOL"), getenv("SSL_CIPHER"));
 	if (cfg.auth.checkpw && !auth_init(&s->auth))
 		die_nomem();
 }
@@ -727,37 +698,6 @@ static void smtp_auth(struct session *s, const struct cmd *c)
 		auth_check(s);
 	else
 		auth_end(s, r);
-}
-
-/* RFC 3207. Whatever the client sent after STARTTLS is thrown away
- * unread (CVE-2011-0411: commands pipelined in plaintext must never run
- * inside TLS); the wrapper reads nothing from the socket before our 'y',
- * so such bytes can only be taken as the TLS handshake. All that was
- * learnt before (HELO, AUTH, the transaction) is forgotten. */
-static void smtp_starttls(struct session *s)
-{
-	if (!cfg.tlsoffer || s->tls) {
-		reply_err(s, "502 5.5.1", s->tls ? "already in TLS"
-		          : "STARTTLS not available");
-		return;
-	}
-	reply(s, "220 2.0.0", "ready to start TLS");
-	out_flush(s);
-	s->in.pos = s->in.end = 0;
-	if (io_writeall(cfg.tlsctl, "y", 1) < 0) {
-		log_kv("warn", "event", "starttls", "sid", s->sid, "error",
-		       strerror(errno), (char *)0);
-		session_exit(s, EXIT_TEMP);
-	}
-	close(cfg.tlsctl);
-	s->in.fd = cfg.tlsrd;
-	s->out.fd = cfg.tlswr;
-	s->tls = 1;
-	s->esmtp = 0;
-	s->helo.len = 0;
-	s->auth_user.len = 0;
-	mail_reset(s);
-	log_kv("info", "event", "starttls", "sid", s->sid, (char *)0);
 }
 
 static void session_command(struct session *s)

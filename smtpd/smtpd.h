@@ -39,6 +39,7 @@ struct session {
 	struct str helo;        /* empty until HELO or EHLO */
 	int esmtp;
 	int tls;                /* STARTTLS done, or implicit TLS */
+	struct str tlsinfo;     /* "TLSv1.3 TLS_AES_256_GCM_SHA384", for Received */
 	struct str auth_user;   /* AUTH done when non-empty */
 	struct auth auth;
 	unsigned long long authfail;
@@ -61,6 +62,12 @@ void session_fill(struct session *);
 void mail_reset(struct session *);
 const char *log_from(struct session *);
 void session_exit(struct session *, int) __attribute__((noreturn));
+
+/* STARTTLS (starttls.c): settings from the environment, the TLS
+ * description for Received, and the command itself. */
+void tls_config(void);
+void tls_info(struct session *, const char *proto, const char *cipher);
+void smtp_starttls(struct session *);
 
 /* DATA: receives the message, queues it and replies (message.c). */
 void smtp_data(struct session *);

@@ -1,0 +1,618 @@
+"""Integration tests for quail-imapd: the login stage under tcpserver with
+the real quail-checkpassword and a users cdb built by quail-users, the
+session stage it execs as the mailbox owner, and the Maildir on disk.
+Clients are python's imaplib and, for the parser, a raw socket."""
+
+import email
+import email.policy
+import imaplib
+import os
+import re
+import socket
+import subprocess
+import threading
+import time
+
+import deliver_harness
+import harness
+from harness import ROOT, TestFailure, check, run
+
+IMAPD = os.path.join(ROOT, "imapd", "quail-imapd")
+CKPW = os.path.join(ROOT, "auth", "quail-checkpassword")
+USERS = os.path.join(ROOT, "auth", "quail-users")
+DOMAIN = "example.test"
+PASSWORD = "correct horse"
+_HASH = []
+
+
+def pw_hash():
+	if not _HASH:
+		out = run([USERS, "-p"], check_rc=0, input=PASSWORD.encode() + b"\n")
+		_HASH.append(out.decode().strip())
+	return _HASH[0]
+
+
+class ImapServer(harness.Server):
+	def _spawn(self, env, concurrency):
+		argv = ["tcpserver", "-v", "-H", "-R", "-l", harness.ME,
+		        "-c", str(concurrency), "127.0.0.1", str(self.port),
+		        IMAPD, "imap.test", CKPW, IMAPD]
+		logf = open(self.log_path, "ab")
+		try:
+			return subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+			                        stdout=subprocess.DEVNULL, stderr=logf,
+			                        env=env, cwd=self.fx.dir,
+			                        start_new_session=True)
+		finally:
+			logf.close()
+
+
+class World:
+	"""Users alice and bob, their homes owned by the test user, the
+	users cdb, and a running quail-imapd."""
+
+	def __init__(self, fx, env=None, users=("alice", "bob")):
+		harness.need_root()
+		for p in (IMAPD, CKPW, USERS):
+			check(os.access(p, os.X_OK), "%s is not built" % p)
+		self.fx = fx
+		self.uid, self.gid = deliver_harness.test_user()
+		os.chmod(fx.dir, 0o711)
+		self.homes = os.path.join(fx.dir, "home")
+		os.mkdir(self.homes, 0o711)
+		lines = []
+		for u in users:
+			home = os.path.join(self.homes, u)
+			os.mkdir(home, 0o700)
+			os.chown(home, self.uid, self.gid)
+			lines.append("%s@%s:%s:%d:%d:%s" % (u, DOMAIN, pw_hash(),
+			                                    self.uid, self.gid, home))
+		src = os.path.join(fx.dir, "users.txt")
+		with open(src, "w") as f:
+			f.write("\n".join(lines) + "\n")
+		self.userdb = os.path.join(fx.dir, "users.cdb")
+		run([USERS, "-o", self.userdb, src], check_rc=0)
+		fx.write_control("authdelay", "0")
+		e = {"AUTHPLAINTEXT": "1"}
+		e.update(env or {})
+		self.server = ImapServer(fx, fx.env(QUAIL_USERDB=self.userdb, **e),
+		                         20, "imapd")
+		fx.servers.append(self.server)
+		self.seq = 0
+
+	def maildir(self, user="alice"):
+		return os.path.join(self.homes, user, "Maildir")
+
+	def client(self, user="alice", select=None):
+		c = imaplib.IMAP4("127.0.0.1", self.server.port, timeout=15)
+		self.fx.at_exit(lambda: safe_logout(c))
+		typ, _ = c.login("%s@%s" % (user, DOMAIN), PASSWORD)
+		check(typ == "OK", "login failed")
+		if select:
+			typ, _ = c.select(select)
+			check(typ == "OK", "select %s failed" % select)
+		return c
+
+	def deliver(self, data, user="alice", folder=""):
+		"""Drops data (LF bytes) into new/ as quail-local would."""
+		md = self.maildir(user)
+		if folder:
+			md = os.path.join(md, "." + folder)
+		for d in ("", "tmp", "new", "cur"):
+			p = os.path.join(md, d)
+			if not os.path.isdir(p):
+				os.makedirs(p, 0o700)
+				os.chown(p, self.uid, self.gid)
+		self.seq += 1
+		now = time.time()
+		base = "%d.M%06dP%dQ%d.test,S=%d,W=%d" % (
+			int(now), int(now * 1e6) % 1000000, os.getpid(), self.seq,
+			len(data), len(data) + data.count(b"\n"))
+		tmp = os.path.join(md, "tmp", base)
+		with open(tmp, "wb") as f:
+			f.write(data)
+		os.chown(tmp, self.uid, self.gid)
+		os.rename(tmp, os.path.join(md, "new", base))
+		return base
+
+	def names(self, user="alice", sub="cur"):
+		return sorted(os.listdir(os.path.join(self.maildir(user), sub)))
+
+	def check_clean(self):
+		self.server.check_clean()
+
+
+def safe_logout(c):
+	try:
+		c.logout()
+	except Exception:
+		pass
+
+
+def message(subject, body="hello\nworld\n", extra=""):
+	return ("From: Ann Example <ann@client.test>\nTo: alice@example.test, "
+	        "\"Bob, B.\" <bob@example.test>\nSubject: %s\nDate: Mon, 2 Mar "
+	        "2026 10:00:00 +0000\nMessage-ID: <%s@client.test>\n%s\n%s" %
+	        (subject, subject.replace(" ", "."), extra, body)).encode()
+
+
+def crlf(b):
+	return b.replace(b"\n", b"\r\n")
+
+
+def fetch1(c, seq, item, uid=False):
+	"""The bytes of one FETCH item (a literal) for one message."""
+	typ, data = (c.uid("FETCH", seq, item) if uid else c.fetch(seq, item))
+	check(typ == "OK", "FETCH %s %s: %r" % (seq, item, data))
+	for d in data:
+		if isinstance(d, tuple):
+			return d[1]
+	raise TestFailure("no literal in FETCH %s %s: %r" % (seq, item, data))
+
+
+def raw(port):
+	s = socket.create_connection(("127.0.0.1", port), 15)
+	f = s.makefile("rb")
+	return s, f
+
+
+def raw_login(w):
+	s, f = raw(w.server.port)
+	greet = f.readline()
+	check(greet.startswith(b"* OK [CAPABILITY "), "greeting %r" % greet)
+	s.sendall(b"L LOGIN alice@example.test \"%s\"\r\n" % PASSWORD.encode())
+	line = f.readline()
+	check(line.startswith(b"L OK"), "login: %r" % line)
+	return s, f
+
+
+def until_tagged(f, tag):
+	lines = []
+	while True:
+		line = f.readline()
+		check(line, "connection closed; got %r" % lines)
+		lines.append(line)
+		if line.startswith(tag + b" "):
+			return lines
+
+
+# -- login stage --------------------------------------------------------
+
+def test_login(fx):
+	w = World(fx)
+	s, f = raw(w.server.port)
+	greet = f.readline()
+	check(b"AUTH=PLAIN" in greet and b"IMAP4rev1" in greet and
+	      b"LOGINDISABLED" not in greet, "greeting %r" % greet)
+	s.sendall(b"a CAPABILITY\r\nb NOOP\r\nc ID NIL\r\n")
+	got = until_tagged(f, b"c")
+	check(any(l.startswith(b"a OK") for l in got), "capability: %r" % got)
+	check(any(l.startswith(b"* ID") for l in got), "id: %r" % got)
+	# commands of the session stage are refused before login
+	s.sendall(b"d SELECT INBOX\r\n")
+	check(f.readline().startswith(b"d BAD"), "SELECT before login")
+	# a wrong password, then the right one as a literal
+	s.sendall(b"e LOGIN alice@example.test wrong\r\n")
+	check(f.readline().startswith(b"e NO [AUTHENTICATIONFAILED]"), "bad pw")
+	s.sendall(b"f LOGIN {18}\r\n")
+	check(f.readline().startswith(b"+"), "continuation")
+	s.sendall(b"alice@example.test {%d+}\r\n%s\r\n" %
+	          (len(PASSWORD), PASSWORD.encode()))
+	line = f.readline()
+	check(line.startswith(b"f OK [CAPABILITY IMAP4rev1") and b"UIDPLUS" in line,
+	      "login: %r" % line)
+	s.sendall(b"g SELECT INBOX\r\nh LOGOUT\r\n")
+	got = until_tagged(f, b"h")
+	check(any(l.startswith(b"g OK [READ-WRITE]") for l in got), "%r" % got)
+	check(any(l.startswith(b"* BYE") for l in got), "%r" % got)
+	s.close()
+	# SASL PLAIN with an initial response, and without
+	c = imaplib.IMAP4("127.0.0.1", w.server.port, timeout=15)
+	typ, _ = c.authenticate("PLAIN", lambda _: b"\0alice@example.test\0" +
+	                        PASSWORD.encode())
+	check(typ == "OK", "AUTHENTICATE PLAIN")
+	c.logout()
+	s, f = raw(w.server.port)
+	f.readline()
+	s.sendall(b"a AUTHENTICATE PLAIN\r\n")
+	check(f.readline().startswith(b"+"), "SASL continuation")
+	s.sendall(b"*\r\n")
+	check(f.readline().startswith(b"a BAD"), "SASL cancel")
+	s.sendall(b"b AUTHENTICATE PLAIN !!!\r\n")
+	check(f.readline().startswith(b"b BAD"), "malformed base64")
+	import base64
+	ir = base64.b64encode(b"\0alice@example.test\0" + PASSWORD.encode())
+	s.sendall(b"c AUTHENTICATE PLAIN " + ir + b"\r\n")
+	check(f.readline().startswith(b"c OK"), "SASL-IR")
+	s.close()
+	w.check_clean()
+
+
+def test_login_failures_limit(fx):
+	w = World(fx)
+	s, f = raw(w.server.port)
+	f.readline()
+	for i in range(3):
+		s.sendall(b"t%d LOGIN alice@example.test nope\r\n" % i)
+		check(f.readline().startswith(b"t%d NO" % i), "failure %d" % i)
+	check(f.readline().startswith(b"* BYE"), "BYE after 3 failures")
+	check(f.readline() == b"", "connection closed")
+	# an unknown user fails the same way
+	s, f = raw(w.server.port)
+	f.readline()
+	s.sendall(b"a LOGIN nobody@example.test x\r\n")
+	check(f.readline().startswith(b"a NO [AUTHENTICATIONFAILED]"), "unknown")
+	s.close()
+	w.check_clean()
+
+
+def test_logindisabled_without_tls(fx):
+	w = World(fx, env={"AUTHPLAINTEXT": ""})
+	# AUTHPLAINTEXT="" is still set: plaintext allowed; unset it instead
+	fx.servers.remove(w.server)
+	w.server.stop()
+	env = fx.env(QUAIL_USERDB=w.userdb)
+	w.server = ImapServer(fx, env, 5, "imapd-notls")
+	fx.servers.append(w.server)
+	s, f = raw(w.server.port)
+	greet = f.readline()
+	check(b"LOGINDISABLED" in greet and b"AUTH=PLAIN" not in greet,
+	      "greeting %r" % greet)
+	s.sendall(b"a LOGIN alice@example.test \"%s\"\r\n" % PASSWORD.encode())
+	check(f.readline().startswith(b"a NO [PRIVACYREQUIRED]"), "LOGIN refused")
+	s.sendall(b"b STARTTLS\r\n")
+	check(f.readline().startswith(b"b BAD"), "no STARTTLS without UCSPI-TLS")
+	s.close()
+
+
+# -- the parser ----------------------------------------------------------
+
+def test_parser_bad_input(fx):
+	w = World(fx)
+	s, f = raw_login(w)
+	bad = [b"x SELECT (INBOX\r\n", b"x SELECT INBOX)\r\n",
+	       b"x  NOOP\r\n", b"x NOOP \r\n", b"x FETCH 1 (FLAGS\r\n",
+	       b"x SELECT \"unterminated\r\n", b"x SELECT \"bad\\q\"\r\n",
+	       b"x FETCH 0 FLAGS\r\n", b"x FROBNICATE\r\n",
+	       b"x UID FROB 1\r\n", b"x FETCH 1:2:3 FLAGS\r\n",
+	       b"x STORE 1 FLAGS (\\Bogus)\r\n",
+	       b"x SEARCH FROM\r\n", b"x SEARCH (\r\n",
+	       b"x LIST ((\r\n",
+	       b"x NOOP " + b"(" * 40 + b")" * 40 + b"\r\n"]
+	s.sendall(b"s SELECT INBOX\r\n")
+	until_tagged(f, b"s")
+	for cmd in bad:
+		s.sendall(cmd)
+		line = f.readline()
+		while line.startswith(b"* "):
+			line = f.readline()
+		check(line.startswith(b"x BAD"), "%r got %r" % (cmd, line))
+	for cmd in [b"\r\n", b"+ NOOP\r\n", b"*\r\n"]:
+		s.sendall(cmd)
+		line = f.readline()
+		check(line.startswith(b"* BAD"), "%r got %r" % (cmd, line))
+	# a literal over the limit is refused without a continuation
+	s.sendall(b"y SELECT {999999999}\r\n")
+	line = f.readline()
+	check(line.startswith(b"* NO [TOOBIG]") or line.startswith(b"y "),
+	      "big literal: %r" % line)
+	s.sendall(b"z NOOP\r\n")
+	check(until_tagged(f, b"z")[-1].startswith(b"z OK"), "alive after")
+	# an over-long line ends the session
+	s.sendall(b"l NOOP " + b"a" * 70000 + b"\r\n")
+	line = f.readline()
+	check(line.startswith(b"* BYE"), "long line: %r" % line)
+	s.close()
+	w.check_clean()
+
+
+# -- messages -------------------------------------------------------------
+
+MULTI = b"""From: Ann <ann@client.test>
+To: alice@example.test
+Subject: multi
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="XX"
+
+preamble
+--XX
+Content-Type: text/plain; charset=utf-8
+
+part one
+--XX
+Content-Type: message/rfc822
+
+From: inner@client.test
+Subject: inner
+
+inner body
+--XX
+Content-Type: application/octet-stream; name="a.bin"
+Content-Transfer-Encoding: base64
+Content-Disposition: attachment; filename="a.bin"
+
+AAEC
+--XX--
+epilogue
+"""
+
+
+def test_fetch_bytes(fx):
+	w = World(fx)
+	data = message("fetch me", body="line 1\n.\nline 3\n")
+	w.deliver(data)
+	w.deliver(MULTI)
+	c = w.client(select="INBOX")
+	check(fetch1(c, "1", "BODY.PEEK[]") == crlf(data), "BODY[] bytes")
+	typ, d = c.fetch("1", "(RFC822.SIZE FLAGS)")
+	check(b"RFC822.SIZE %d" % len(crlf(data)) in d[0], "size: %r" % d)
+	check(b"\\Seen" not in d[0], "PEEK set \\Seen: %r" % d)
+	head, body = crlf(data).split(b"\r\n\r\n", 1)
+	check(fetch1(c, "1", "BODY.PEEK[HEADER]") == head + b"\r\n\r\n", "HEADER")
+	check(fetch1(c, "1", "BODY.PEEK[TEXT]") == body, "TEXT")
+	check(fetch1(c, "1", "BODY.PEEK[HEADER.FIELDS (Subject FROM)]") ==
+	      b"From: Ann Example <ann@client.test>\r\nSubject: fetch me\r\n\r\n",
+	      "HEADER.FIELDS")
+	check(b"Subject" not in fetch1(c, "1",
+	                                "BODY.PEEK[HEADER.FIELDS.NOT (Subject)]"),
+	      "HEADER.FIELDS.NOT")
+	check(fetch1(c, "1", "BODY.PEEK[]<5.10>") == crlf(data)[5:15], "partial")
+	check(fetch1(c, "1", "RFC822.HEADER") == head + b"\r\n\r\n", "RFC822.HEADER")
+	typ, d = c.fetch("1", "ENVELOPE")
+	env = d[0].decode()
+	check('"fetch me"' in env and '("Ann Example" NIL "ann" "client.test")'
+	      in env and '("Bob, B." NIL "bob" "example.test")' in env and
+	      '"<fetch.me@client.test>"' in env, "ENVELOPE %s" % env)
+	# BODY[] without PEEK sets \Seen and says so
+	typ, d = c.fetch("1", "BODY[]")
+	check(b"\\Seen" in b"".join(x[0] if isinstance(x, tuple) else x for x in d),
+	      "no FLAGS after BODY[]: %r" % d)
+	# MIME: structure and sections, against python's email package
+	m = email.message_from_bytes(MULTI, policy=email.policy.compat32)
+	parts = m.get_payload()
+	typ, d = c.fetch("2", "BODYSTRUCTURE")
+	bs = d[0].decode()
+	check('"mixed"' in bs.lower() and '"octet-stream"' in bs and
+	      '("name" "a.bin")' in bs and '"attachment"' in bs and
+	      '"rfc822"' in bs and '"inner"' in bs, "BODYSTRUCTURE %s" % bs)
+	check(fetch1(c, "2", "BODY.PEEK[1]") ==
+	      crlf(parts[0].get_payload().encode()).rstrip(b"\r\n"), "part 1")
+	check(fetch1(c, "2", "BODY.PEEK[2.HEADER]") ==
+	      b"From: inner@client.test\r\nSubject: inner\r\n\r\n", "2.HEADER")
+	check(fetch1(c, "2", "BODY.PEEK[2.TEXT]") == b"inner body", "2.TEXT")
+	check(fetch1(c, "2", "BODY.PEEK[3]") == b"AAEC", "part 3")
+	check(fetch1(c, "2", "BODY.PEEK[3.MIME]").startswith(
+	      b"Content-Type: application/octet-stream"), "3.MIME")
+	check(fetch1(c, "2", "BODY.PEEK[9]") == b"", "no such part")
+	typ, d = c.fetch("1:2", "(UID INTERNALDATE)")
+	check(typ == "OK" and len(d) == 2, "INTERNALDATE %r" % d)
+	w.check_clean()
+
+
+def test_flags_and_uids_persist(fx):
+	w = World(fx)
+	for i in range(5):
+		w.deliver(message("m%d" % i))
+	c = w.client(select="INBOX")
+	typ, d = c.uid("SEARCH", "ALL")
+	uids = d[0].split()
+	check(len(uids) == 5, "uids %r" % d)
+	typ, d = c.response("UIDVALIDITY")
+	validity = d[0]
+	c.store("2", "+FLAGS", "(\\Flagged \\Answered)")
+	c.store("3", "+FLAGS", "(\\Deleted)")
+	c.store("4", "+FLAGS.SILENT", "(\\Seen \\Draft)")
+	c.store("4", "-FLAGS", "(\\Draft)")
+	typ, d = c.expunge()
+	check(d == [b"3"], "EXPUNGE %r" % d)
+	c.logout()
+	# names on disk carry the Maildir letters
+	names = w.names()
+	check(len(names) == 4 and not w.names(sub="new"), "files %r" % names)
+	check(sum(n.endswith(":2,FR") for n in names) == 1 and
+	      sum(n.endswith(":2,S") for n in names) == 1, "letters %r" % names)
+	c = w.client(select="INBOX")
+	check(c.response("UIDVALIDITY")[1][0] == validity, "UIDVALIDITY changed")
+	typ, d = c.uid("SEARCH", "ALL")
+	check(d[0].split() == [uids[0], uids[1], uids[3], uids[4]], "uids %r" % d)
+	typ, d = c.fetch("2", "FLAGS")
+	check(b"\\Flagged" in d[0] and b"\\Answered" in d[0], "flags %r" % d)
+	typ, d = c.fetch("3", "FLAGS")
+	check(b"\\Seen" in d[0] and b"\\Draft" not in d[0], "flags %r" % d)
+	# expunge the last one; a new message never reuses its UID
+	c.store("4", "+FLAGS", "(\\Deleted)")
+	c.expunge()
+	w.deliver(message("new"))
+	typ, d = c.noop()
+	typ, d = c.uid("SEARCH", "ALL")
+	got = [int(x) for x in d[0].split()]
+	check(got[-1] > int(uids[4]), "UID reused: %r after %r" % (got, uids))
+	typ, d = c.uid("EXPUNGE", uids[0].decode())
+	check(typ == "OK", "UID EXPUNGE of an undeleted message")
+	c.logout()
+	w.check_clean()
+
+
+def test_two_sessions(fx):
+	w = World(fx)
+	for i in range(3):
+		w.deliver(message("m%d" % i))
+	a = w.client(select="INBOX")
+	b = w.client(select="INBOX")
+	a.store("2", "+FLAGS", "(\\Deleted)")
+	a.expunge()
+	typ, d = b.noop()
+	check(b.response("EXPUNGE")[1] == [b"2"], "B did not see the expunge")
+	a.store("1", "+FLAGS", "(\\Flagged)")
+	b.noop()
+	typ, d = b.response("FETCH")
+	check(d and b"\\Flagged" in d[0], "B did not see the flag: %r" % d)
+	# B appends while A has the folder selected: A sees EXISTS
+	b.append("INBOX", None, None, crlf(message("appended")))
+	a.noop()
+	check(a.response("EXISTS")[1][-1] == b"3", "A EXISTS")
+	w.check_clean()
+
+
+def test_idle_sees_delivery(fx):
+	w = World(fx)
+	w.deliver(message("first"))
+	s, f = raw_login(w)
+	s.sendall(b"a SELECT INBOX\r\n")
+	until_tagged(f, b"a")
+	s.sendall(b"b IDLE\r\n")
+	check(f.readline().startswith(b"+"), "IDLE continuation")
+	t0 = time.time()
+	w.deliver(message("second"))
+	line = f.readline()
+	check(line == b"* 2 EXISTS\r\n", "IDLE got %r" % line)
+	check(time.time() - t0 < 3, "IDLE took %.1fs" % (time.time() - t0))
+	s.sendall(b"DONE\r\n")
+	got = until_tagged(f, b"b")
+	check(got[-1].startswith(b"b OK"), "DONE: %r" % got)
+	s.close()
+	w.check_clean()
+
+
+def test_append(fx):
+	w = World(fx)
+	c = w.client()
+	msg = crlf(message("appended", body="x\n"))
+	typ, d = c.append("INBOX", "(\\Seen \\Flagged)",
+	                  imaplib.Time2Internaldate(1700000000), msg)
+	check(typ == "OK", "APPEND %r" % d)
+	m = re.search(rb"\[APPENDUID (\d+) (\d+)\]", d[0])
+	check(m, "no APPENDUID: %r" % d)
+	c.select("INBOX")
+	typ, d = c.uid("FETCH", m.group(2).decode(), "(FLAGS INTERNALDATE BODY.PEEK[])")
+	check(d[0][1] == msg, "APPEND then FETCH bytes")
+	check(b"\\Seen" in d[0][0] and b"\\Flagged" in d[0][0], "flags %r" % d)
+	check(b'"14-Nov-2023 22:13:20 +0000"' in d[0][0], "date %r" % d)
+	# the file is stored with LF line ends and its sizes in the name
+	names = w.names()
+	check(len(names) == 1 and ",S=%d,W=%d" % (len(msg) - msg.count(b"\n"),
+	                                         len(msg)) in names[0], "%r" % names)
+	typ, d = c.append("Nonexistent", None, None, msg)
+	check(typ == "NO" and b"TRYCREATE" in d[0], "APPEND to missing: %r" % d)
+	typ, d = c.status("INBOX", "(MESSAGES UIDNEXT UNSEEN RECENT UIDVALIDITY)")
+	check(typ == "OK" and b"MESSAGES 1" in d[0] and b"UNSEEN 0" in d[0],
+	      "STATUS %r" % d)
+	w.check_clean()
+
+
+def test_folders(fx):
+	w = World(fx)
+	c = w.client()
+	typ, d = c.list()
+	names = [x.decode() for x in d]
+	for sp in ("Sent", "Drafts", "Trash", "Junk", "Archive"):
+		check(any(('"%s"' % sp) in n and ("\\" + sp) in n for n in names),
+		      "no special-use %s: %r" % (sp, names))
+	check(c.create("Work")[0] == "OK", "CREATE")
+	check(c.create("Work")[0] == "NO", "CREATE again")
+	check(c.create("Work.Sub")[0] == "OK", "CREATE child")
+	typ, d = c.list('""', "Work*")
+	check(len(d) == 2 and b"\\HasChildren" in d[0], "LIST %r" % d)
+	typ, d = c.list('""', "%")
+	check(not any(b"Work.Sub" in x for x in d), "%% matched a child: %r" % d)
+	check(c.rename("Work", "Play")[0] == "OK", "RENAME")
+	typ, d = c.list('""', "Play*")
+	check(len(d) == 2 and any(b'"Play.Sub"' in x for x in d), "%r" % d)
+	check(c.subscribe("Play")[0] == "OK", "SUBSCRIBE")
+	typ, d = c.lsub('""', "*")
+	check(any(b'"Play"' in x for x in d), "LSUB %r" % d)
+	check(c.unsubscribe("Play")[0] == "OK", "UNSUBSCRIBE")
+	check(c.delete("Play.Sub")[0] == "OK", "DELETE")
+	check(c.delete("Play.Sub")[0] == "NO", "DELETE again")
+	check(c.delete("INBOX")[0] == "NO", "DELETE INBOX")
+	check(c.select("Nope")[0] == "NO", "SELECT missing")
+	# COPY and MOVE with UIDPLUS
+	w.deliver(message("a"))
+	w.deliver(message("b"))
+	c.select("INBOX")
+	typ, d = c.copy("1:2", "Play")
+	check(typ == "OK" and b"COPYUID" in d[0], "COPY %r" % d)
+	typ, d = c._simple_command("MOVE", "1", "Trash")
+	check(typ == "OK", "MOVE %r" % d)
+	check(c.response("EXPUNGE")[1] == [b"1"], "MOVE expunge")
+	typ, d = c.status("Play", "(MESSAGES)")
+	check(b"MESSAGES 2" in d[0], "STATUS Play %r" % d)
+	typ, d = c.status("Trash", "(MESSAGES)")
+	check(b"MESSAGES 1" in d[0], "STATUS Trash %r" % d)
+	typ, d = c._simple_command("NAMESPACE")
+	check(typ == "OK", "NAMESPACE")
+	check(c._simple_command("UNSELECT")[0] == "OK", "UNSELECT")
+	c.logout()
+	s, f = raw_login(w)
+	s.sendall(b"a EXAMINE Play\r\nb STORE 1 +FLAGS (\\Seen)\r\n"
+	          b"c EXPUNGE\r\nd CLOSE\r\ne FETCH 1 FLAGS\r\n")
+	got = until_tagged(f, b"e")
+	tagged = [l for l in got if not l.startswith(b"*")]
+	check(tagged[0].startswith(b"a OK [READ-ONLY]") and
+	      tagged[1].startswith(b"b NO [READ-ONLY]") and
+	      tagged[2].startswith(b"c NO [READ-ONLY]") and
+	      tagged[3].startswith(b"d OK") and tagged[4].startswith(b"e BAD"),
+	      "EXAMINE: %r" % got)
+	s.close()
+	w.check_clean()
+
+
+def test_search(fx):
+	w = World(fx)
+	w.deliver(message("alpha news", body="the quick brown fox\n"))
+	w.deliver(message("beta", body="lazy dog\n", extra="X-Tag: blue\n"))
+	w.deliver(b"Subject: big\n\n" + b"z" * 5000 + b"\n")
+	c = w.client(select="INBOX")
+	c.store("2", "+FLAGS", "(\\Flagged)")
+
+	def s(*crit):
+		typ, d = c.search(None, *crit)
+		check(typ == "OK", "SEARCH %r: %r" % (crit, d))
+		return d[0].split()
+	check(s("ALL") == [b"1", b"2", b"3"], "ALL")
+	check(s("SUBJECT", "ALPHA") == [b"1"], "SUBJECT")
+	check(s("FROM", "ann@client") == [b"1", b"2"], "FROM")
+	check(s("BODY", "lazy") == [b"2"], "BODY")
+	check(s("TEXT", "X-Tag") == [b"2"], "TEXT")
+	check(s("HEADER", "X-Tag", "blue") == [b"2"], "HEADER")
+	check(s("FLAGGED") == [b"2"], "FLAGGED")
+	check(s("UNFLAGGED") == [b"1", b"3"], "UNFLAGGED")
+	check(s("NOT", "FLAGGED", "SMALLER", "1000") == [b"1"], "NOT")
+	check(s("OR", "FLAGGED", "LARGER", "4000") == [b"2", b"3"], "OR")
+	check(s("SINCE", "1-Jan-2000") == [b"1", b"2", b"3"], "SINCE")
+	check(s("BEFORE", "1-Jan-2000") == [], "BEFORE")
+	check(s("2:3", "UNSEEN") == [b"2", b"3"], "set")
+	typ, d = c.uid("SEARCH", "UID", "1:*")
+	check(len(d[0].split()) == 3, "UID SEARCH")
+	typ, d = c.search("UTF-8", "SUBJECT", "beta")
+	check(d[0] == b"2", "CHARSET UTF-8")
+	w.check_clean()
+
+
+def test_mutt_reads(fx):
+	if not os.access("/usr/bin/mutt", os.X_OK):
+		raise harness.Skip("mutt is not installed")
+	w = World(fx)
+	w.deliver(message("for mutt", body="mutt was here\n"))
+	rc = os.path.join(fx.dir, "muttrc")
+	with open(rc, "w") as f:
+		f.write('set imap_user="alice@example.test"\nset imap_pass="%s"\n'
+		        'set ssl_starttls=no\nset ssl_force_tls=no\n'
+		        'set folder="imap://127.0.0.1:%d/"\nset spoolfile="+INBOX"\n'
+		        'set header_cache=""\nset message_cachedir=""\n'
+		        'set wait_key=no\nset quit=yes\nset pipe_decode=no\n' %
+		        (PASSWORD, w.server.port))
+	out = os.path.join(fx.dir, "saved")
+	# mutt wants a terminal: script(1) gives it one
+	cmd = ("mutt -n -F %s -f imap://127.0.0.1:%d/INBOX -e "
+	       "\"push '<pipe-message>cat > %s<enter><quit>'\"" %
+	       (rc, w.server.port, out))
+	p = subprocess.run(["script", "-qec", cmd, "/dev/null"],
+	                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+	                   stderr=subprocess.PIPE, timeout=30,
+	                   env={"TERM": "vt100", "HOME": fx.dir,
+	                        "PATH": os.environ.get("PATH", "")})
+	check(os.path.exists(out), "mutt saved nothing: %r %r" %
+	      (p.stdout[-300:], p.stderr[-300:]))
+	with open(out, "rb") as f:
+		check(b"mutt was here" in f.read(), "saved message body")
