@@ -18,7 +18,8 @@
 #include "uniq.h"
 
 #define SUBS_MAX (1024 * 1024)  /* bytes of the subscriptions file */
-#define FOLDERS_MAX 100000      /* folders listed */
+#define FOLDERS_MAX 5000        /* folders listed */
+#define PATTERN_MAX 1024        /* bytes of a LIST reference + pattern */
 
 static const struct {
 	const char *name, *attr;
@@ -206,27 +207,41 @@ void cmd_subscribe(struct session *s, int on)
 
 /* -- LIST ------------------------------------------------------------ */
 
-/* IMAP wildcards: '*' matches anything, '%' anything but the separator. */
+/* IMAP wildcards: '*' matches anything, '%' anything but the separator.
+ * A set of pattern positions is carried along the name (an NFA), so a
+ * pattern full of wildcards costs pattern x name steps, never more. */
 static int match(const char *p, size_t pn, const char *s, size_t sn)
 {
-	size_t k;
+	unsigned char *base = calloc(2 * (pn + 1), 1), *cur = base, *nxt, *t;
+	size_t i, k;
+	int r;
 
-	if (pn == 0)
-		return sn == 0;
-	if (*p == '*' || *p == '%') {
-		for (k = 0; k <= sn; k++) {
-			if (match(p + 1, pn - 1, s + k, sn - k))
-				return 1;
-			if (k < sn && *p == '%' && s[k] == '.')
-				return 0;
+	if (!base)
+		die_nomem();
+	nxt = base + pn + 1;
+	cur[0] = 1;
+	for (i = 0;; i++) {
+		for (k = 0; k < pn; k++)        /* a wildcard matches nothing */
+			if (cur[k] && (p[k] == '*' || p[k] == '%'))
+				cur[k + 1] = 1;
+		if (i == sn)
+			break;
+		memset(nxt, 0, pn + 1);
+		for (k = 0; k < pn; k++) {
+			if (!cur[k])
+				continue;
+			if (p[k] == '*' || (p[k] == '%' && s[i] != '.'))
+				nxt[k] = 1;
+			else if (p[k] == s[i])
+				nxt[k + 1] = 1;
 		}
-		return 0;
+		t = cur;
+		cur = nxt;
+		nxt = t;
 	}
-	if (sn == 0)
-		return 0;
-	if (*p != *s)
-		return 0;
-	return match(p + 1, pn - 1, s + 1, sn - 1);
+	r = cur[pn];
+	free(base);
+	return r;
 }
 
 struct names {
@@ -361,6 +376,10 @@ void cmd_list(struct session *s, int lsub)
 	if (!lsub && pn == 0) {
 		conn_puts(&s->c, "* LIST (\\Noselect) \".\" \"\"\r\n");
 		reply(s, "OK LIST completed");
+		return;
+	}
+	if (rn + pn > PATTERN_MAX) {
+		reply_bad(s, "pattern too long");
 		return;
 	}
 	s->t.len = 0;

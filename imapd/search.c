@@ -21,6 +21,7 @@ struct ctx {
 	int depth;
 	struct str v;
 	struct imap_seq q;
+	const struct imap_arg *qarg;    /* the set parsed into q */
 };
 
 static int ci_find(const char *h, size_t hn, const char *nd, size_t nn)
@@ -224,15 +225,19 @@ static int set_key(struct ctx *c, const struct imap_arg *a, int uid, int *m)
 		c->bad = 1;
 		return 1;
 	}
-	r = imap_seq_parse(&c->q, a->s, a->len);
-	if (r < 0)
-		die_nomem();
-	if (r == 0) {
-		c->bad = 1;
-		return 1;
+	if (c->qarg != a || checking(c)) {
+		r = imap_seq_parse(&c->q, a->s, a->len);
+		if (r < 0)
+			die_nomem();
+		if (r == 0) {
+			c->bad = 1;
+			return 1;
+		}
+		c->qarg = checking(c) ? 0 : a;
+		if (!checking(c))
+			imap_seq_resolve(&c->q, max);
 	}
 	if (!checking(c)) {
-		imap_seq_resolve(&c->q, max);
 		*m = imap_seq_has(&c->q, uid ? mb->m[c->i].uid :
 		                  (unsigned long)c->i + 1);
 	}

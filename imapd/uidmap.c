@@ -6,6 +6,7 @@
 #include <stdio.h>              /* rename */
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,6 +56,30 @@ static void lock_break(const char *lock, const struct stat *old,
 		unlink(aside->s);
 }
 
+/* The lock holds "pid host": a holder on this host that no longer runs
+ * crashed, and its lock need not age first. */
+static int lock_dead(const char *lock)
+{
+	char buf[300], *sp;
+	unsigned long long pid;
+	const char *host = uniq_host();
+	ssize_t k;
+	int fd = open(lock, O_RDONLY);
+
+	if (fd < 0)
+		return 0;
+	k = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (k <= 0)
+		return 0;
+	buf[k] = 0;
+	sp = strchr(buf, ' ');
+	if (!sp || !scan_ulong(buf, (size_t)(sp - buf), &pid) || pid == 0 ||
+	    pid > 0x7fffffffULL || strcmp(sp + 1, host))
+		return 0;
+	return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
 static int lock_try(const char *tmp, const char *lock, struct str *aside)
 {
 	struct stat st;
@@ -67,7 +92,7 @@ static int lock_try(const char *tmp, const char *lock, struct str *aside)
 	if (errno != EEXIST)
 		return -1;
 	if (stat(lock, &st) == 0 &&
-	    time(0) - st.st_mtime > UIDMAP_LOCK_STALE) {
+	    (time(0) - st.st_mtime > UIDMAP_LOCK_STALE || lock_dead(lock))) {
 		aside->len = 0;
 		if (str_cats(aside, tmp))
 			lock_break(lock, &st, aside);
@@ -91,7 +116,9 @@ int uidmap_lock(const char *dir)
 	if (fd < 0)
 		goto out;
 	fmt_u(num, (unsigned long long)getpid());
-	if (io_writeall(fd, num, strlen(num)) < 0 || close(fd) < 0) {
+	if (io_writeall(fd, num, strlen(num)) < 0 || io_writeall(fd, " ", 1) < 0 ||
+	    io_writeall(fd, uniq_host(), strlen(uniq_host())) < 0 ||
+	    close(fd) < 0) {
 		unlink(tmp.s);
 		goto out;
 	}

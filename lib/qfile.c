@@ -474,6 +474,25 @@ int qfile_env_read(struct qfile_env *e, int fd)
 	return qfile_env_parse(e);
 }
 
+int qfile_env_load(struct qfile_env *e, int qfd, unsigned long long id,
+                   const char **step)
+{
+	char path[QFILE_PATH_MAX];
+	int fd, r, saved;
+
+	qfile_path(path, QFILE_ENV, id);
+	*step = "open";
+	fd = openat(qfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -1;
+	*step = "read";
+	r = qfile_env_read(e, fd);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return r;
+}
+
 void qfile_env_free(struct qfile_env *e)
 {
 	free(e->rcpt);

@@ -14,9 +14,10 @@
  * directory fd (AT_FDCWD after a chdir to the queue works too).
  *
  * Modes: the queue root, mess/, env/ and their subdirectories 0750, tmp/
- * 0700, trigger 0620, files 0600. The whole tree belongs to one user (the
- * queue user); no group ownership is needed, the group bits only let an
- * operator's group read the tree.
+ * 0700, trigger 0620, message files 0640, envelope files 0600. The whole
+ * tree belongs to one user (the queue user); the group bits let the
+ * queue's group read messages: quail-send gives that group to
+ * quail-rspawn, which runs as its own user.
  *
  * Envelope file (env/NN/ID): text lines, each ending in LF, nothing else:
  *
@@ -154,6 +155,12 @@ int qfile_env_parse(struct qfile_env *e);
  * parses it: 1 ok, 0 malformed (or over QFILE_ENV_MAX), -1 error with
  * errno set. */
 int qfile_env_read(struct qfile_env *e, int fd);
+/* Opens env/NN/ID under qfd (never through a symlink) and reads it as
+ * qfile_env_read: 1 ok, 0 malformed, -1 error with errno set and *step
+ * saying which call failed, "open" or "read", for the caller's log line.
+ * ENOENT means the envelope is gone: delivered since a scan found it. */
+int qfile_env_load(struct qfile_env *e, int qfd, unsigned long long id,
+                   const char **step);
 void qfile_env_free(struct qfile_env *e);
 
 /* Rewrites recipient i's state byte in the file open on fd (O_RDWR), and

@@ -71,19 +71,13 @@ static void warn(struct list *l, const char *event, const char *path, int e)
 static int env_load(struct list *l, unsigned long long id)
 {
 	char env[QFILE_PATH_MAX];
-	int fd, r;
+	const char *step;
+	int r = qfile_env_load(&l->env, l->qfd, id, &step);
 
-	qfile_path(env, QFILE_ENV, id);
-	fd = openat(l->qfd, env, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		if (errno != ENOENT)    /* else removed since the scan saw it */
-			warn(l, "open", env, errno);
-		return -1;
+	if (r < 0 && errno != ENOENT) {
+		qfile_path(env, QFILE_ENV, id);
+		warn(l, step, env, errno);
 	}
-	r = qfile_env_read(&l->env, fd);
-	if (r < 0)
-		warn(l, "read", env, errno);
-	close(fd);
 	return r;
 }
 

@@ -105,26 +105,22 @@ static int count_env(void *arg, int nn, const char *name)
 	struct stat_counts *s = arg;
 	char env[QFILE_PATH_MAX], mess[QFILE_PATH_MAX];
 	unsigned long long id;
-	int fd, r;
+	const char *step;
+	int r;
 
 	(void)nn;
 	if (!qfile_id(name, &id))
 		return 0;
-	qfile_path(env, QFILE_ENV, id);
-	qfile_path(mess, QFILE_MESS, id);
-	fd = openat(s->qfd, env, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		if (errno != ENOENT)    /* else removed since the scan saw it */
-			warn(s, "open", env, errno);
-		return 0;
-	}
-	r = qfile_env_read(&s->env, fd);
-	close(fd);
+	r = qfile_env_load(&s->env, s->qfd, id, &step);
 	if (r < 0) {
-		warn(s, "read", env, errno);
+		if (errno != ENOENT) {  /* else removed since the scan saw it */
+			qfile_path(env, QFILE_ENV, id);
+			warn(s, step, env, errno);
+		}
 		return 0;
 	}
 	s->messages++;
+	qfile_path(mess, QFILE_MESS, id);
 	if (r == 0 || exists(s, mess) == 0)
 		s->broken++;
 	else

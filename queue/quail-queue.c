@@ -121,7 +121,7 @@ static void setup(void)
 {
 	struct sigaction sa;
 
-	umask(077);
+	umask(027);
 	/* a caller closing fd 6 or a dying quail-send must not kill us
 	 * after the message is queued */
 	signal(SIGPIPE, SIG_IGN);
@@ -157,8 +157,10 @@ static void mess_create(struct job *j)
 
 	for (tries = 0; ; tries++) {
 		tmp_name(j);
+		/* group-readable: quail-rspawn, under its own user, reads
+		 * messages through the queue's group (quail-send gives it) */
 		j->mfd = open(tmp_mess, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-		              0600);
+		              0640);
 		if (j->mfd >= 0 || errno != EEXIST || tries == 3)
 			break;
 	}

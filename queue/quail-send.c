@@ -201,7 +201,7 @@ static int is_local(const char *addr, size_t len)
 /* --- spawners --- */
 
 static void chan_start(struct chan *c, const char *envname, const char *prog,
-                       uid_t uid, gid_t gid)
+                       uid_t uid, gid_t gid, gid_t extra)
 {
 	const char *p = getenv(envname);
 	int in[2], out[2];
@@ -219,7 +219,9 @@ static void chan_start(struct chan *c, const char *envname, const char *prog,
 	if (c->pid == 0) {
 		if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0)
 			_exit(EXIT_TEMP);
-		if (uid && (setgroups(1, &gid) < 0 || setgid(gid) < 0 ||
+		gid_t groups[2] = { gid, extra };
+
+		if (uid && (setgroups(2, groups) < 0 || setgid(gid) < 0 ||
 		            setuid(uid) < 0))
 			_exit(EXIT_TEMP);
 		argv[0] = (char *)p;
@@ -673,8 +675,16 @@ static void privileges(const char *senduser, const char *remoteuser)
 		suid = pw->pw_uid;
 		sgid = pw->pw_gid;
 	}
-	chan_start(&chans[0], "QUAILLSPAWN", BINDIR "/quail-lspawn", 0, 0);
-	chan_start(&chans[1], "QUAILRSPAWN", BINDIR "/quail-rspawn", ruid, rgid);
+	struct stat st;
+
+	/* quail-rspawn runs as its own user with the queue's group as well,
+	 * which lets it read message files (0640) and nothing else here */
+	if (stat(".", &st) < 0)
+		die_kv(EXIT_TEMP, "event", "stat", "error", strerror(errno),
+		       (char *)0);
+	chan_start(&chans[0], "QUAILLSPAWN", BINDIR "/quail-lspawn", 0, 0, 0);
+	chan_start(&chans[1], "QUAILRSPAWN", BINDIR "/quail-rspawn", ruid, rgid,
+	           st.st_gid);
 	if (suid && (setgroups(1, &sgid) < 0 || setgid(sgid) < 0 ||
 	             setuid(suid) < 0))
 		die_kv(EXIT_TEMP, "event", "setuid", "error", strerror(errno),
