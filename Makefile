@@ -75,9 +75,9 @@ queue/quail-qread: queue/quail-qread.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ queue/quail-qread.o lib/libquail.a $(LIBS)
 queue/quail-qcheck: queue/quail-qcheck.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ queue/quail-qcheck.o lib/libquail.a $(LIBS)
-queue/quail-send: queue/quail-send.o queue/bounce.o queue/msgs.o lib/libquail.a
-	$(CC) $(LDFLAGS) -o $@ queue/quail-send.o queue/bounce.o queue/msgs.o \
-		lib/libquail.a $(LIBS)
+SENDOBJ = queue/quail-send.o queue/bounce.o queue/msgs.o queue/dest.o
+queue/quail-send: $(SENDOBJ) lib/libquail.a
+	$(CC) $(LDFLAGS) -o $@ $(SENDOBJ) lib/libquail.a $(LIBS)
 queue/quail-inject: queue/quail-inject.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ queue/quail-inject.o lib/libquail.a $(LIBS)
 queue/sendmail: queue/sendmail.o lib/libquail.a

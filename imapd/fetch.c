@@ -236,7 +236,7 @@ void cmd_fetch(struct session *s)
 	struct mime m = MIME_ZERO;
 	unsigned char *sel;
 	int r, gone = 0;
-	size_t i;
+	size_t i, n;
 
 	if (!set || set->type != IMAP_ATOM || !att || imap_next(&s->cmd, att)) {
 		reply_bad(s, "FETCH takes a set and data items");
@@ -259,7 +259,8 @@ void cmd_fetch(struct session *s)
 		reply_bad(s, "bad sequence set");
 		return;
 	}
-	for (i = 0; i < s->mb.n && !s->c.werr; i++) {
+	/* setting \Seen may sync and grow the view: sel covers only n */
+	for (i = 0, n = s->mb.n; i < n && !s->c.werr; i++) {
 		if (!sel[i])
 			continue;
 		if (s->mb.m[i].gone || fetch_one(s, &f, i, &m) < 0)

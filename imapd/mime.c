@@ -445,19 +445,25 @@ int mime_section(const struct mime *m, const unsigned *path, size_t depth,
                  int spec, size_t *off, size_t *len)
 {
 	size_t e = 0, d;
+	int msg = 1;            /* e is a message: the top, or one inside */
 
 	for (d = 0; d < depth; d++) {
-		if (d > 0 && m->e[e].kind == MIME_MESSAGE)
+		if (d > 0 && m->e[e].kind == MIME_MESSAGE) {
 			e = m->e[e].child - 1;
+			msg = 1;
+		}
 		if (m->e[e].kind == MIME_MULTI) {
 			size_t c = nth_child(m, e, path[d]);
 
 			if (!c || path[d] == 0)
 				return 0;
 			e = c - 1;
-		} else if (path[d] != 1) {
+		} else if (!msg || path[d] != 1) {
+			/* only a message that is not multipart has a part 1,
+			 * its body */
 			return 0;
 		}
+		msg = 0;
 	}
 	if (spec == SEC_MIME) {
 		if (!depth)

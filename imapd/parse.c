@@ -169,6 +169,7 @@ static int args_read(struct pstate *ps, size_t *first, int depth);
 static int arg_read(struct pstate *ps, size_t *idx, int depth)
 {
 	char ch = ps->p[ps->i];
+	size_t child;
 	int r;
 
 	if (ch == '(') {
@@ -177,8 +178,10 @@ static int arg_read(struct pstate *ps, size_t *idx, int depth)
 		if ((r = arg_new(ps, IMAP_LIST, idx)) != IMAP_OK)
 			return r;
 		ps->i++;
-		if ((r = args_read(ps, &ps->c->arg[*idx].child, depth + 1)))
+		/* not straight into arg[*idx]: the array may move meanwhile */
+		if ((r = args_read(ps, &child, depth + 1)))
 			return r;
+		ps->c->arg[*idx].child = child;
 		if (ps->i >= ps->n || ps->p[ps->i] != ')')
 			return bad(ps, "missing )");
 		ps->i++;

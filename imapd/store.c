@@ -65,7 +65,7 @@ void cmd_store(struct session *s)
 	unsigned char *sel;
 	int mode, silent, failed = 0;
 	const char *w;
-	size_t i, wn;
+	size_t i, n, wn;
 
 	if (!need_rw(s))
 		return;
@@ -106,7 +106,8 @@ void cmd_store(struct session *s)
 		reply_bad(s, "bad sequence set");
 		return;
 	}
-	for (i = 0; i < s->mb.n; i++) {
+	/* msg_setflags may sync and grow the view: sel covers only n */
+	for (i = 0, n = s->mb.n; i < n; i++) {
 		if (!sel[i] || s->mb.m[i].gone)
 			continue;
 		nf = mode > 0 ? s->mb.m[i].flags | flags :

@@ -1,6 +1,7 @@
 #ifndef QUAIL_CDBF_H
 #define QUAIL_CDBF_H
 
+#include <cdb.h>
 #include <stddef.h>
 
 #include "str.h"
@@ -11,5 +12,16 @@
  * found or no such file, -1 error with errno set. */
 int cdbf_lookup(const char *path, const char *key, size_t klen,
                 struct str *val);
+
+/* For several keys that must all see the same file (userdb.c): open once,
+ * get each key, close. cdbf_open returns 0, or -1 with errno set (ENOENT:
+ * no such file). cdbf_get returns 1 found, with the value at *v for *vn
+ * bytes when v is not NULL (in the file's mapping, valid until
+ * cdbf_close), 0 not found, -1 error with errno set (EPROTO: a corrupt
+ * file). cdbf_close leaves errno as it was. */
+int cdbf_open(struct cdb *c, const char *path);
+int cdbf_get(struct cdb *c, const char *key, size_t klen, const char **v,
+             size_t *vn);
+void cdbf_close(struct cdb *c);
 
 #endif

@@ -1,13 +1,12 @@
 /* The user database: the value format, the lookup order, and the cdb
  * backend; the PostgreSQL backend is userdb_pg.c. Both are described in
  * userdb.h. */
-#include <cdb.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "cdbf.h"
 #include "control.h"
 #include "fmt.h"
 #include "log.h"
@@ -260,50 +259,17 @@ static struct cdb db;
 
 static int file_begin(void)
 {
-	int fd, saved;
-
-	fd = open(userdb_path(), O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	errno = 0;
-	if (cdb_init(&db, fd) != 0) {
-		saved = errno ? errno : EPROTO;
-		close(fd);
-		errno = saved;
-		return -1;
-	}
-	return 0;
+	return cdbf_open(&db, userdb_path());
 }
 
 static int file_get(const char *key, size_t n, const char **v, size_t *vn)
 {
-	int r;
-
-	errno = 0;
-	r = cdb_find(&db, key, (unsigned)n);
-	if (r < 0) {
-		if (!errno)
-			errno = EPROTO;
-		return -1;
-	}
-	if (r == 0)
-		return 0;
-	*vn = cdb_datalen(&db);
-	*v = cdb_getdata(&db);
-	if (!*v) {
-		errno = EPROTO;
-		return -1;
-	}
-	return 1;
+	return cdbf_get(&db, key, n, v, vn);
 }
 
 static void file_end(void)
 {
-	int saved = errno, fd = cdb_fileno(&db);
-
-	cdb_free(&db);
-	close(fd);
-	errno = saved;
+	cdbf_close(&db);
 }
 
 static const struct userdb_backend userdb_cdb = {

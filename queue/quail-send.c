@@ -43,6 +43,7 @@
 #include "addr.h"
 #include "bounce.h"
 #include "control.h"
+#include "dest.h"
 #include "exitcode.h"
 #include "fmt.h"
 #include "io.h"
@@ -59,6 +60,7 @@
 
 #define CONC_LOCAL 10           /* concurrencylocal */
 #define CONC_REMOTE 20          /* concurrencyremote */
+#define CONC_DOMAIN 10          /* concurrencydomain: per remote domain */
 #define CONC_MAX 500
 #define LIFETIME 604800         /* queuelifetime, seconds */
 #define RETRY_BASE 60           /* retrybase, seconds */
@@ -78,6 +80,7 @@ struct active {
 
 struct job {
 	struct active *a;
+	struct dest *dest;      /* remote jobs: the recipients' domain */
 	size_t rcpt[SPAWN_RCPT_MAX];
 	size_t n;
 	struct job *next;
@@ -95,7 +98,7 @@ struct chan {
 
 static struct {
 	struct str me, locals;
-	unsigned long long conc[2], lifetime, retrybase;
+	unsigned long long conc[2], concdomain, lifetime, retrybase;
 	struct bounce_cfg bcfg;
 } cfg;
 
@@ -163,6 +166,8 @@ static void config_load(void)
 	if (r >= 0)
 		r = control_ulong("concurrencyremote", &cfg.conc[1], CONC_REMOTE);
 	if (r >= 0)
+		r = control_ulong("concurrencydomain", &cfg.concdomain, CONC_DOMAIN);
+	if (r >= 0)
 		r = control_ulong("queuelifetime", &cfg.lifetime, LIFETIME);
 	if (r >= 0)
 		r = control_ulong("retrybase", &cfg.retrybase, RETRY_BASE);
@@ -175,6 +180,8 @@ static void config_load(void)
 		cfg.conc[0] = 1;
 	if (cfg.conc[1] < 1)
 		cfg.conc[1] = 1;
+	if (cfg.concdomain < 1)
+		cfg.concdomain = 1;
 }
 
 /* 1 when the recipient's domain is in locals (case-insensitive) or is
@@ -277,18 +284,48 @@ static void chan_send(struct chan *c, unsigned s, struct job *j)
 	c->running++;
 }
 
+static void job_done(struct job *j);
+static void rcpt_result(struct active *a, size_t i, char status,
+                        const char *text);
+
+/* A remote job for a domain that is resting is deferred at once, without
+ * a connection: it uses no slot and the message waits for its retry. */
+static void job_rest(struct job *j)
+{
+	size_t k;
+
+	for (k = 0; k < j->n; k++)
+		rcpt_result(j->a, j->rcpt[k], 'Z',
+		            "destination is resting after failed attempts");
+	job_done(j);
+}
+
+/* Starts waiting jobs in order while slots are free; a remote job whose
+ * domain has concurrencydomain deliveries running waits its turn. */
 static void chan_dispatch(struct chan *c)
 {
-	unsigned s;
+	struct job **p = &c->head, *j, *last = 0;
+	unsigned s = 0;
 
-	for (s = 0; c->head && s < c->max; s++) {
-		struct job *j = c->head;
-
-		if (c->slot[s])
+	while ((j = *p) != 0) {
+		while (s < c->max && c->slot[s])
+			s++;
+		if (s == c->max)
+			break;
+		if (j->dest && j->dest->running >= cfg.concdomain) {
+			last = j;
+			p = &j->next;
 			continue;
-		c->head = j->next;
-		if (!c->head)
-			c->tail = 0;
+		}
+		*p = j->next;
+		if (c->tail == j)
+			c->tail = last;
+		if (j->dest && j->dest->until > now()) {
+			job_rest(j);
+			continue;
+		}
+		if (j->dest)
+			j->dest->running++;
 		chan_send(c, s, j);
 	}
 }
@@ -352,6 +389,7 @@ static void chan_replies(struct chan *c)
 		size_t left = c->rbuf.len - pos, k, end, nres = 0;
 		unsigned long long s;
 		struct job *j;
+		int settled;
 
 		k = byte_chr(p, left, 0);
 		if (k == left)
@@ -367,9 +405,11 @@ static void chan_replies(struct chan *c)
 		if (nres < j->n)
 			break;
 		end = k + 1;
+		settled = 0;
 		for (k = 0; k < j->n; k++) {
 			size_t len = strlen(p + end);
 
+			settled |= len && p[end] != 'Z';
 			rcpt_result(j->a, j->rcpt[k], len ? p[end] : 'Z',
 			            len ? p + end + 1 : "no result");
 			end += len + 1;
@@ -377,9 +417,11 @@ static void chan_replies(struct chan *c)
 		pos += end;
 		c->slot[s] = 0;
 		c->running--;
-		if (--j->a->jobs == 0)
-			round_end(j->a);
-		free(j);
+		if (j->dest) {
+			j->dest->running--;
+			dest_result(j->dest, settled, now());
+		}
+		job_done(j);
 	}
 	memmove(c->rbuf.s, c->rbuf.s + pos, c->rbuf.len - pos);
 	c->rbuf.len -= pos;
@@ -398,6 +440,13 @@ static void chan_read(struct chan *c)
 	if (!str_catb(&c->rbuf, buf, (size_t)n))
 		die_nomem();
 	chan_replies(c);
+}
+
+static void job_done(struct job *j)
+{
+	if (--j->a->jobs == 0)
+		round_end(j->a);
+	free(j);
 }
 
 static void active_free(struct active *a)
@@ -525,6 +574,11 @@ static void msg_start(struct msg *m)
 			if (local)
 				chan_queue(&chans[0], j);
 			else {
+				size_t dl;
+				const char *d = addr_domain(rc->addr, rc->len, &dl);
+
+				if (!(j->dest = dest_get(d, dl)))
+					die_nomem();
 				j->next = byhost;
 				byhost = j;
 			}
@@ -537,9 +591,12 @@ static void msg_start(struct msg *m)
 		byhost = j->next;
 		chan_queue(&chans[1], j);
 	}
+	/* a job may end at once (a resting domain), and the round with it:
+	 * hold one count so that a stays ours until here */
+	a->jobs++;
 	for (k = 0; k < 2; k++)
 		chan_dispatch(&chans[k]);
-	if (a->jobs == 0)
+	if (--a->jobs == 0)
 		round_end(a);
 }
 
@@ -743,6 +800,7 @@ int main(int argc, char **argv)
 			break;
 		if (!stopping && now() - lastscan >= RESCAN) {
 			scan_queue();
+			dest_sweep(now());
 			lastscan = now();
 		}
 		activate_due();

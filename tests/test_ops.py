@@ -6,15 +6,19 @@ service tree, send with swaks through the MX and through submission
 (AUTH PLAIN as a demo user), find the messages in the Maildirs and the
 log lines in the log directories; then kill each service (svc -k, sv
 kill) while a client keeps sending, and check that it came back with a
-new pid and that every message the client saw accepted was delivered.
+new pid and that every message the client saw accepted was delivered;
+then read a message with poplib, over STLS on pop3 (after checking that
+a login before STLS is refused) and over implicit TLS on pop3s, and
+check it is the file in the Maildir; once stopped, no port answers.
 
 test_ops_setup_idempotent runs quail-setup twice and checks that
 configuration is kept and the second run changes nothing it should not.
 
 test_ops_make_run starts `make run` with DEMO_PASSWORD and STATE set,
-waits for state/demo.env and the ports, checks the greetings, sends and
-reads one message, sends SIGINT to it as a terminal's Ctrl-C would, and
-checks that no process of it is left.
+waits for state/demo.env and the ports, checks the greetings, sends one
+message and reads it from the Maildir and over POP3 (STLS and pop3s,
+trusting CAFILE), sends SIGINT to it as a terminal's Ctrl-C would, and
+checks that no process of it is left and no port answers.
 
 test_ops_shellcheck runs shellcheck on every script under rc/ and on
 the run scripts quail-setup writes.
@@ -24,6 +28,7 @@ environment or working directory naming the temp root, and killed.
 """
 
 import os
+import poplib
 import re
 import signal
 import smtplib
@@ -43,6 +48,10 @@ DELIVER_TIMEOUT = 30      # s for a message to reach its Maildir
 STOP_TIMEOUT = 30         # s for make run to stop after SIGINT
 PASSWORD = "ops test pw"
 DOMAIN = "ops.quail.test"
+# the services of the ports quail-setup --ports takes, in its order
+PORT_SERVICES = ("smtpd", "submission", "smtps", "pop3", "pop3s")
+DEMO_PORTS = ("SMTP_PORT", "SUBMIT_PORT", "SMTPS_PORT", "POP3_PORT",
+              "POP3S_PORT")
 
 
 # -- Processes of a root ----------------------------------------------------
@@ -100,6 +109,14 @@ def wait_port(port, timeout=UP_TIMEOUT):
 	return False
 
 
+def answers(port):
+	try:
+		socket.create_connection(("127.0.0.1", port), 1).close()
+		return True
+	except OSError:
+		return False
+
+
 def port_free(port):
 	s = socket.socket()
 	s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as tcpserver
@@ -122,7 +139,11 @@ class Root:
 		self.super = super
 		os.chmod(fx.dir, 0o755)        # the service users walk through it
 		self.dir = os.path.join(fx.dir, "root")
-		self.ports = [harness.free_port() for _ in range(3)]
+		self.ports = []
+		while len(self.ports) < len(PORT_SERVICES):
+			port = harness.free_port()
+			if port not in self.ports:
+				self.ports.append(port)
 		self.etc = os.path.join(self.dir, "etc", "quail")
 		self.services = os.path.join(self.etc, "service")
 		self.logs = os.path.join(self.dir, "var", "log", "quail")
@@ -145,9 +166,13 @@ class Root:
 		                             stdout=subprocess.DEVNULL,
 		                             stderr=subprocess.DEVNULL,
 		                             start_new_session=True)
-		for port in self.ports[:2]:
+		for port in self.served_ports():
 			check(wait_port(port), "port %d does not answer; logs:\n%s" %
 			      (port, self.log_tail()))
+
+	def served_ports(self):
+		return [port for port, svc in zip(self.ports, PORT_SERVICES)
+		        if os.path.isdir(os.path.join(self.services, svc))]
 
 	def stop(self):
 		if self.proc is None:
@@ -171,17 +196,9 @@ class Root:
 		kill_under(self.dir)
 		self.proc = None
 
-	def maildir_new(self, user):
-		return os.path.join(self.vmail, user, "Maildir", "new")
-
 	def mails(self, user):
-		d = self.maildir_new(user)
-		if not os.path.isdir(d):
-			return []
-		out = []
-		for name in sorted(os.listdir(d)):
-			out.append(_read(os.path.join(d, name)))
-		return out
+		"""The messages in new/ and cur/ (where POP3 moves them)."""
+		return maildir_mails(os.path.join(self.vmail, user, "Maildir"))
 
 	def wait_mail(self, user, marker, timeout=DELIVER_TIMEOUT):
 		end = time.time() + timeout
@@ -215,6 +232,15 @@ class Root:
 		cmd = ["sv", "kill", path] if self.super == "runit" else \
 		      ["svc", "-k", path]
 		subprocess.run(cmd, stdout=subprocess.DEVNULL, check=True)
+
+
+def maildir_mails(maildir):
+	out = []
+	for sub in ("new", "cur"):
+		d = os.path.join(maildir, sub)
+		if os.path.isdir(d):
+			out += [_read(os.path.join(d, n)) for n in sorted(os.listdir(d))]
+	return out
 
 
 def swaks(port, to, marker, auth=None, sender="someone@client.test"):
@@ -260,6 +286,54 @@ def submit(root_etc, ports, to, marker, auth):
 	send_tls(ports[2], to, marker + "-smtps", auth, True, cafile)
 
 
+def pop_find(p, marker):
+	"""The message with marker in its header, as RETR gives it, with LF
+	line ends (TOP finds it: each RETR would send a whole message)."""
+	for n in range(1, p.stat()[0] + 1):
+		if any(marker.encode() in line for line in p.top(n, 0)[1]):
+			return b"".join(line + b"\n" for line in p.retr(n)[1])
+	raise harness.TestFailure("%s not found over POP3" % marker)
+
+
+def pop_read(etc, ports, user, password, marker, maildir):
+	"""Reads the message holding marker over pop3 (STLS, and a login
+	before it refused) and over pop3s, trusting the setup's certificate,
+	and checks it is the Maildir's file. Nothing when there is no pop3."""
+	services = os.path.join(etc, "service")
+	if not os.path.isdir(os.path.join(services, "pop3")):
+		return
+	pop3, pop3s = ports
+	stored = [m for m in maildir_mails(maildir) if marker.encode() in m]
+	check(len(stored) == 1, "%d messages hold %s" % (len(stored), marker))
+	if not os.path.isdir(os.path.join(services, "pop3s")):
+		p = poplib.POP3("127.0.0.1", pop3, timeout=20)
+		p.user(user)
+		p.pass_(password)
+		check(pop_find(p, marker) == stored[0], "pop3 RETR differs")
+		p.quit()
+		return
+	ctx = ssl.create_default_context(cafile=os.path.join(etc, "tls",
+	                                                     "cert.pem"))
+	p = poplib.POP3("127.0.0.1", pop3, timeout=20)
+	check("STLS" in p.capa(), "pop3 does not offer STLS")
+	try:
+		p.user(user)
+		refused = False
+	except poplib.error_proto as e:
+		refused = b"STLS" in e.args[0]
+	check(refused, "pop3 takes USER before STLS")
+	p.stls(context=ctx)
+	p.user(user)
+	p.pass_(password)
+	check(pop_find(p, marker) == stored[0], "pop3 (STLS) RETR differs")
+	p.quit()
+	p = poplib.POP3_SSL("127.0.0.1", pop3s, timeout=20, context=ctx)
+	p.user(user)
+	p.pass_(password)
+	check(pop_find(p, marker) == stored[0], "pop3s RETR differs")
+	p.quit()
+
+
 class Traffic(threading.Thread):
 	"""Sends one message after another to the MX until stopped, keeping
 	the markers of those accepted with 250. Refusals and broken
@@ -297,7 +371,7 @@ def ops_world(fx, super):
 	r = Root(fx, super)
 	r.setup()
 	r.start()
-	smtp, subport = r.ports[0], r.ports[1]
+	smtp = r.ports[0]
 	user1, user2 = "alice@" + DOMAIN, "bob@" + DOMAIN
 
 	# the MX, and submission with AUTH
@@ -328,7 +402,8 @@ def ops_world(fx, super):
 				time.sleep(0.1)
 			check(after and after != before,
 			      "%s did not restart (pid %s)" % (svc, before))
-		check(wait_port(subport), "submission did not come back")
+		for port in r.served_ports():
+			check(wait_port(port), "port %d did not come back" % port)
 		time.sleep(1)
 	finally:
 		t.halt.set()
@@ -349,8 +424,16 @@ def ops_world(fx, super):
 	r.wait_mail(user2, "via-submission")
 	check(os.path.getsize(os.path.join(r.logs, "submission", "current")),
 	      "no submission log")
+	# POP3, after the kills: both ports came back
+	pop_read(r.etc, r.ports[3:5], user1, PASSWORD, "via-mx",
+	         os.path.join(r.vmail, user1, "Maildir"))
+	if os.path.isdir(os.path.join(r.services, "pop3")):
+		check(b"event=login" in _read(os.path.join(r.logs, "pop3", "current")),
+		      "pop3 log has no event=login")
 	r.stop()
 	check(not procs_under(r.dir), "processes left: %s" % procs_under(r.dir))
+	busy = [port for port in r.ports if answers(port)]
+	check(not busy, "ports still answer after the stop: %s" % busy)
 
 
 def test_ops_daemontools(fx):
@@ -393,8 +476,7 @@ def test_ops_setup_idempotent(fx):
 
 
 def test_ops_make_run(fx):
-	ports = (2525, 2587)
-	for port in ports:
+	for port in (2525, 2587, 2465, 2110, 2995):
 		if not port_free(port):
 			raise Skip("port %d is busy (another make run?)" % port)
 	os.chmod(fx.dir, 0o755)
@@ -428,8 +510,8 @@ def test_ops_make_run(fx):
 	for line in _read(envfile).decode().splitlines():
 		k, v = line.split("=", 1)
 		demo[k] = v.strip("'")
-	for k in ("SMTP_PORT", "SUBMIT_PORT", "SMTPS_PORT", "DOMAIN", "USER1",
-	          "PASS1", "USER2", "PASS2", "CAFILE", "QUEUE_DIR", "MAILDIR_OF"):
+	for k in DEMO_PORTS + ("DOMAIN", "USER1", "PASS1", "USER2", "PASS2",
+	                       "CAFILE", "QUEUE_DIR", "MAILDIR_OF"):
 		check(k in demo, "demo.env lacks %s" % k)
 	check(demo["PASS1"] == PASSWORD and demo["PASS2"] == PASSWORD,
 	      "DEMO_PASSWORD not used")
@@ -447,16 +529,29 @@ def test_ops_make_run(fx):
 		                              10) as raw:
 			with ctx.wrap_socket(raw) as s:
 				check(s.recv(100).startswith(b"220"), "smtps greeting")
+	services = os.path.join(state, "etc", "quail", "service")
+	if os.path.isdir(os.path.join(services, "pop3")):
+		with socket.create_connection(("127.0.0.1", int(demo["POP3_PORT"])),
+		                              10) as s:
+			check(s.recv(100).startswith(b"+OK"), "pop3 greeting")
+	if os.path.isdir(os.path.join(services, "pop3s")):
+		ctx = ssl.create_default_context(cafile=demo["CAFILE"])
+		with socket.create_connection(("127.0.0.1", int(demo["POP3S_PORT"])),
+		                              10) as raw:
+			with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+				check(s.recv(100).startswith(b"+OK"), "pop3s greeting")
 
 	swaks(int(demo["SMTP_PORT"]), demo["USER1"], "make-run-mx")
 	submit(os.path.join(state, "etc", "quail"),
 	       [int(demo[k]) for k in ("SMTP_PORT", "SUBMIT_PORT", "SMTPS_PORT")],
 	       demo["USER2"], "make-run-submit", (demo["USER1"], demo["PASS1"]))
+	maildirs = {}
 	for user, marker in ((demo["USER1"], "make-run-mx"),
 	                     (demo["USER2"], "make-run-submit")):
 		maildir = subprocess.run(demo["MAILDIR_OF"].replace("%u", user),
 		                         shell=True, stdout=subprocess.PIPE
 		                         ).stdout.decode().strip()
+		maildirs[user] = maildir
 		new = os.path.join(maildir, "new")
 		end = time.time() + DELIVER_TIMEOUT
 		found = False
@@ -466,6 +561,9 @@ def test_ops_make_run(fx):
 				            for n in os.listdir(new))
 			time.sleep(0.1)
 		check(found, "%s not in %s" % (marker, new))
+	pop_read(os.path.join(state, "etc", "quail"),
+	         (int(demo["POP3_PORT"]), int(demo["POP3S_PORT"])), demo["USER1"],
+	         demo["PASS1"], "make-run-mx", maildirs[demo["USER1"]])
 	# relays for nobody, not even 127.0.0.1
 	c = harness.Client(int(demo["SMTP_PORT"]))
 	c.ehlo()
@@ -484,6 +582,8 @@ def test_ops_make_run(fx):
 	left = procs_under(state)
 	check(not left, "processes left after SIGINT: %s" %
 	      [_read("/proc/%d/cmdline" % pid) for pid in left])
+	busy = [demo[k] for k in DEMO_PORTS if answers(int(demo[k]))]
+	check(not busy, "ports still answer after SIGINT: %s" % busy)
 	check("demo stopped" in output(), "no stop message")
 
 
