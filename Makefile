@@ -88,8 +88,8 @@ deliver/quail-lspawn: deliver/quail-lspawn.o deliver/spawn.o lib/libquail.a
 deliver/quail-rspawn: deliver/quail-rspawn.o deliver/spawn.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ deliver/quail-rspawn.o deliver/spawn.o \
 		lib/libquail.a $(LIBS)
-auth/quail-users: auth/quail-users.o lib/libquail.a
-	$(CC) $(LDFLAGS) -o $@ auth/quail-users.o lib/libquail.a $(LIBS)
+auth/quail-users: auth/quail-users.o auth/usersfile.o lib/libquail.a
+	$(CC) $(LDFLAGS) -o $@ auth/quail-users.o auth/usersfile.o lib/libquail.a $(LIBS)
 auth/quail-checkpassword: auth/quail-checkpassword.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ auth/quail-checkpassword.o lib/libquail.a $(LIBS)
 # OpenSSL is linked into these two programs and no others.

@@ -1,5 +1,6 @@
 /* Unit tests for the queue layout and envelope files. */
 #include <errno.h>
+#include <ftw.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -442,6 +443,78 @@ static void test_read_bad(void)
 	qfile_env_free(&e);
 }
 
+/* rm -r of a test's scratch tree, without a shell */
+static int rm_one(const char *path, const struct stat *st, int flag,
+                  struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void remove_tree(const char *dir)
+{
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void put_at(int qfd, const char *path, const char *text, size_t n)
+{
+	int fd = openat(qfd, path, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+
+	CHECK(fd >= 0 && write(fd, text, n) == (ssize_t)n);
+	close(fd);
+}
+
+/* qfile_env_load: found, damaged, gone, a symlink, unreadable; step
+ * names the call that failed. */
+static void test_env_load(void)
+{
+	static const struct {
+		unsigned long long id;
+		int r, err;
+		const char *step;
+	} t[] = {
+		{ 33, 1, 0, 0 },
+		{ 34, 0, 0, 0 },
+		{ 37, -1, ENOENT, "open" },
+		{ 35, -1, ELOOP, "open" },
+		{ 36, -1, EISDIR, "read" },
+	};
+	char dir[] = "/tmp/qfile_loadXXXXXX", root[64];
+	struct qfile_env e = QFILE_ENV_ZERO;
+	const char *step;
+	size_t i;
+	int qfd;
+
+	CHECK(mkdtemp(dir) != 0);
+	memcpy(root, dir, sizeof dir - 1);
+	memcpy(root + sizeof dir - 1, "/q", 3);
+	CHECK(qfile_mkqueue(root, 0) == 0);
+	qfd = open(root, O_RDONLY | O_DIRECTORY);
+	CHECK(qfd >= 0);
+	put_at(qfd, "env/01/33", B("Q5 6 1\nFs\nT-a\n"));
+	put_at(qfd, "env/02/34", B("Q5 6 1\nFs\nT-a"));
+	CHECK(symlinkat("../01/33", qfd, "env/03/35") == 0);
+	CHECK(mkdirat(qfd, "env/04/36", 0700) == 0);
+	for (i = 0; i < sizeof t / sizeof t[0]; i++) {
+		step = 0;
+		errno = 0;
+		CHECK(qfile_env_load(&e, qfd, t[i].id, &step) == t[i].r);
+		if (t[i].r < 0)
+			CHECK(errno == t[i].err && step && !strcmp(step, t[i].step));
+	}
+	CHECK(qfile_env_load(&e, qfd, 33, &step) == 1 && e.nrcpt == 1 &&
+	      !strcmp(e.rcpt[0].addr, "a"));
+	CHECK(unlinkat(qfd, "env/01/33", 0) == 0);
+	CHECK(unlinkat(qfd, "env/02/34", 0) == 0);
+	CHECK(unlinkat(qfd, "env/03/35", 0) == 0);
+	CHECK(unlinkat(qfd, "env/04/36", AT_REMOVEDIR) == 0);
+	close(qfd);
+	qfile_env_free(&e);
+	remove_tree(dir);
+}
+
 static int count(void *arg, int nn, const char *name)
 {
 	size_t *n = arg;
@@ -540,5 +613,6 @@ int main(void)
 	RUN(test_read_mark);
 	RUN(test_read_bad);
 	RUN(test_tree);
+	RUN(test_env_load);
 	return test_done();
 }
