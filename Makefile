@@ -41,7 +41,8 @@ PROGS = smtpd/quail-smtpd queue/quail-queue queue/quail-qstat \
 	queue/quail-qread queue/quail-qcheck queue/quail-inject queue/sendmail \
 	queue/quail-send deliver/quail-local deliver/quail-lspawn \
 	deliver/quail-rspawn auth/quail-users auth/quail-checkpassword \
-	popd/quail-popup popd/quail-pop3d tls/quail-tlsd deliver/quail-remote
+	popd/quail-popup popd/quail-pop3d tls/quail-tlsd deliver/quail-remote \
+	imapd/quail-imapd
 SMTPDOBJ = smtpd/quail-smtpd.o smtpd/message.o smtpd/starttls.o smtpd/cmd.o \
 	smtpd/data.o smtpd/auth.o
 
@@ -51,10 +52,11 @@ TESTS = lib/str_test lib/fmt_test lib/io_test lib/control_test \
 	lib/addr_test lib/uniq_test lib/qfile_test \
 	smtpd/cmd_test smtpd/data_test lib/maildir_test lib/hdr_test \
 	deliver/dotqmail_test lib/userdb_test lib/pwcheck_test lib/base64_test \
-	smtpd/auth_test popd/popcmd_test tls/ctl_test deliver/remote_reply_test
+	smtpd/auth_test popd/popcmd_test tls/ctl_test deliver/remote_reply_test \
+	imapd/parse_test imapd/uidmap_test imapd/mime_test
 FUZZERS = fuzz/fuzz_addr fuzz/fuzz_cmd fuzz/fuzz_data fuzz/fuzz_hdr \
 	fuzz/fuzz_dotqmail fuzz/fuzz_auth fuzz/fuzz_pop fuzz/fuzz_ctl \
-	fuzz/fuzz_reply
+	fuzz/fuzz_reply fuzz/fuzz_imap
 
 all: $(PROGS) $(TESTS)
 
@@ -100,6 +102,12 @@ REMOTEOBJ = deliver/quail-remote.o deliver/remote_smtp.o deliver/remote_conn.o \
 	deliver/remote_dns.o deliver/remote_reply.o
 deliver/quail-remote: $(REMOTEOBJ) lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ $(REMOTEOBJ) lib/libquail.a -lssl -lcrypto -lresolv
+IMAPDOBJ = imapd/parse.o imapd/conn.o imapd/login.o imapd/loginutil.o \
+	imapd/session.o imapd/mailbox.o imapd/store.o imapd/folders.o \
+	imapd/fetch.o imapd/fetchparse.o imapd/mime.o imapd/envelope.o \
+	imapd/search.o imapd/uidmap.o
+imapd/quail-imapd: imapd/quail-imapd.o $(IMAPDOBJ) lib/libquail.a
+	$(CC) $(LDFLAGS) -o $@ imapd/quail-imapd.o $(IMAPDOBJ) lib/libquail.a $(LIBS)
 popd/quail-popup: popd/quail-popup.o popd/popcmd.o lib/libquail.a
 	$(CC) $(LDFLAGS) $(STATIC) -o $@ popd/quail-popup.o popd/popcmd.o lib/libquail.a
 popd/quail-pop3d: popd/quail-pop3d.o popd/maildrop.o popd/popcmd.o lib/libquail.a
@@ -125,6 +133,8 @@ deliver/remote_reply_test: deliver/remote_reply_test.o deliver/remote_reply.o \
 		lib/test.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ deliver/remote_reply_test.o deliver/remote_reply.o \
 		lib/test.o lib/libquail.a $(LIBS)
+imapd/%_test: imapd/%_test.o $(IMAPDOBJ) lib/test.o lib/libquail.a
+	$(CC) $(LDFLAGS) -o $@ $< $(IMAPDOBJ) lib/test.o lib/libquail.a $(LIBS)
 deliver/%_test: deliver/%_test.o deliver/dotqmail.o lib/test.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ $< deliver/dotqmail.o lib/test.o lib/libquail.a $(LIBS)
 
@@ -148,6 +158,9 @@ san/tls/%_test: san/tls/%_test.o san/tls/ctl.o san/lib/test.o $(LIBOBJ:%=san/%)
 	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
 san/deliver/remote_reply_test: san/deliver/remote_reply_test.o \
 		san/deliver/remote_reply.o san/lib/test.o $(LIBOBJ:%=san/%)
+	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
+san/imapd/%_test: san/imapd/%_test.o $(IMAPDOBJ:%=san/%) san/lib/test.o \
+		$(LIBOBJ:%=san/%)
 	$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
 santests: $(SANTESTS)
 
@@ -180,6 +193,12 @@ fuzz/fuzz_ctl: tls/fuzz_ctl.c tls/ctl.c $(LIBSRC)
 fuzz/fuzz_reply: deliver/fuzz_reply.c deliver/remote_reply.c $(LIBSRC)
 	@mkdir -p fuzz
 	$(FUZZCC) $(FUZZFLAGS) -o $@ deliver/fuzz_reply.c deliver/remote_reply.c \
+		$(LIBSRC) $(LIBS)
+fuzz/fuzz_imap: imapd/fuzz_imap.c imapd/parse.c imapd/fetchparse.c imapd/mime.c \
+		imapd/envelope.c imapd/loginutil.c $(LIBSRC)
+	@mkdir -p fuzz
+	$(FUZZCC) $(FUZZFLAGS) -o $@ imapd/fuzz_imap.c imapd/parse.c \
+		imapd/fetchparse.c imapd/mime.c imapd/envelope.c imapd/loginutil.c \
 		$(LIBSRC) $(LIBS)
 fuzz: $(FUZZERS)
 

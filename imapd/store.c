@@ -286,6 +286,21 @@ static int copy_one(struct session *s, size_t i, const char *dir, int move,
 	return r;
 }
 
+/* maildirsize counts every folder but Trash (as Courier does): a copy
+ * adds, a move changes the total only when it enters or leaves Trash. */
+static void quota_moved(const char *from, const char *to, int move,
+                        long long bytes, long long count)
+{
+	int ft = !strcmp(from, "./.Trash"), tt = !strcmp(to, "./.Trash");
+
+	if (!count)
+		return;
+	if (!move && !tt)
+		maildir_quota_add(".", bytes, count);
+	else if (move && ft != tt)
+		maildir_quota_add(".", tt ? -bytes : bytes, tt ? -count : count);
+}
+
 static int dest_dir(struct session *s, const struct imap_arg *a,
                     struct str *dir)
 {
@@ -309,6 +324,8 @@ void cmd_copy(struct session *s, int move)
 	const struct imap_arg *box = imap_next(&s->cmd, set);
 	struct str dir = STR_ZERO, bases = STR_ZERO;
 	unsigned long *src = 0, *dst = 0, validity = 0;
+	unsigned long long sz, w;
+	long long bytes = 0;
 	unsigned char *sel;
 	size_t i, n = 0;
 	int failed = 0;
@@ -345,8 +362,12 @@ void cmd_copy(struct session *s, int move)
 			failed = 1;
 			break;
 		}
+		if (maildir_name_sizes(s->mb.m[i].name, s->mb.m[i].baselen, &sz,
+		                       &w) & MAILDIR_HAS_S)
+			bytes += (long long)sz;
 		src[n++] = s->mb.m[i].uid;
 	}
+	quota_moved(s->mb.dir, dir.s, move, bytes, (long long)n);
 	if (new_uids(dir.s, &bases, n, dst, &validity) < 0)
 		failed = 1;
 	uidmap_unlock(dir.s);

@@ -1,7 +1,13 @@
 """Integration tests for quail-imapd: the login stage under tcpserver with
 the real quail-checkpassword and a users cdb built by quail-users, the
 session stage it execs as the mailbox owner, and the Maildir on disk.
-Clients are python's imaplib and, for the parser, a raw socket."""
+Clients are python's imaplib and, for the parser, a raw socket.
+
+The test_imap_tls_* tests put the real quail-tlsd in front (STARTTLS with
+quail-tlsd -n and UCSPITLS="", implicit TLS as on port 993), with the
+test CA and certificates test_tls makes with openssl; clients verify
+the server's certificate against that CA.
+"""
 
 import email
 import email.policy
@@ -9,6 +15,7 @@ import imaplib
 import os
 import re
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -16,6 +23,7 @@ import time
 import deliver_harness
 import harness
 from harness import ROOT, TestFailure, check, run
+import test_tls as tls
 
 IMAPD = os.path.join(ROOT, "imapd", "quail-imapd")
 CKPW = os.path.join(ROOT, "auth", "quail-checkpassword")
@@ -51,7 +59,7 @@ class World:
 	"""Users alice and bob, their homes owned by the test user, the
 	users cdb, and a running quail-imapd."""
 
-	def __init__(self, fx, env=None, users=("alice", "bob")):
+	def __init__(self, fx, env=None, users=("alice", "bob"), serve=True):
 		harness.need_root()
 		for p in (IMAPD, CKPW, USERS):
 			check(os.access(p, os.X_OK), "%s is not built" % p)
@@ -73,12 +81,14 @@ class World:
 		self.userdb = os.path.join(fx.dir, "users.cdb")
 		run([USERS, "-o", self.userdb, src], check_rc=0)
 		fx.write_control("authdelay", "0")
+		self.seq = 0
+		if not serve:
+			return
 		e = {"AUTHPLAINTEXT": "1"}
 		e.update(env or {})
 		self.server = ImapServer(fx, fx.env(QUAIL_USERDB=self.userdb, **e),
 		                         20, "imapd")
 		fx.servers.append(self.server)
-		self.seq = 0
 
 	def maildir(self, user="alice"):
 		return os.path.join(self.homes, user, "Maildir")
@@ -616,3 +626,286 @@ def test_mutt_reads(fx):
 	      (p.stdout[-300:], p.stderr[-300:]))
 	with open(out, "rb") as f:
 		check(b"mutt was here" in f.read(), "saved message body")
+
+
+# -- TLS: the real quail-tlsd in front -------------------------------------
+
+TLS_NAME = tls.NAMES[0]         # the certificate's name, sent as SNI
+HANDSHAKE_TIMEOUT = 5           # quail-tlsd -t for these tests
+QUIET = 1.0                     # seconds of silence that mean "no reply"
+
+
+def tls_world(fx):
+	"""Users and their cdb (no plaintext server), the PKI and the TLS
+	user."""
+	check(os.access(tls.TLSD, os.X_OK), "%s is not built" % tls.TLSD)
+	w = World(fx, serve=False)
+	tls.setup(fx)
+	tls.tls_user()
+	return w
+
+
+def tls_server(fx, w, starttls=True, **env):
+	"""tcpserver -> quail-tlsd [-n] -> quail-imapd imap.test
+	quail-checkpassword quail-imapd, AUTHPLAINTEXT unset; UCSPITLS=""
+	with -n."""
+	e = {"QUAIL_USERDB": w.userdb}
+	if starttls:
+		e["UCSPITLS"] = ""
+	e.update(env)
+	opts = (["-n"] if starttls else []) + ["-t", str(HANDSHAKE_TIMEOUT)]
+	return tls.TlsServer(fx, opts, [IMAPD, "imap.test", CKPW, IMAPD], env=e,
+	                     name="imaptls" if starttls else "imaps")
+
+
+class IMAP4(imaplib.IMAP4):
+	"""imaplib.IMAP4 to 127.0.0.1 that verifies the certificate for the
+	host name it was given (TLS_NAME does not resolve)."""
+
+	def _create_socket(self, timeout):
+		return socket.create_connection(("127.0.0.1", self.port), timeout)
+
+
+class IMAP4_SSL(imaplib.IMAP4_SSL):
+	def _create_socket(self, timeout):
+		s = socket.create_connection(("127.0.0.1", self.port), timeout)
+		return self.ssl_context.wrap_socket(s, server_hostname=self.host)
+
+
+def tls_client(fx, cls, srv, **kw):
+	c = cls(TLS_NAME, srv.port, timeout=15, **kw)
+	fx.at_exit(lambda: safe_logout(c))
+	return c
+
+
+def no_more_plaintext(sock, seconds=QUIET):
+	"""Nothing more arrives on the socket for a while."""
+	sock.settimeout(seconds)
+	try:
+		got = sock.recv(4096, socket.MSG_PEEK)
+	except (socket.timeout, ConnectionResetError):
+		return
+	finally:
+		sock.settimeout(15)
+	check(not got, "plaintext after the OK to STARTTLS: %r" % got)
+
+
+def tls_readline(sock):
+	buf = b""
+	while not buf.endswith(b"\n"):
+		b = sock.recv(1)
+		if not b:
+			break
+		buf += b
+	return buf
+
+
+def tls_until_tagged(sock, tag):
+	lines = []
+	while True:
+		line = tls_readline(sock)
+		check(line, "connection closed; got %r" % lines)
+		lines.append(line)
+		if line.startswith(tag + b" "):
+			return lines
+
+
+def bad_of(c, *cmd):
+	"""Whether imaplib's command got a tagged BAD."""
+	try:
+		c._simple_command(*cmd)
+	except imaplib.IMAP4.error as e:
+		return " BAD " in str(e)
+	return False
+
+
+def tls_check_clean(srv, sessions):
+	"""sessions sessions ended, all with status 0, no fatal line, nothing
+	left below tcpserver."""
+	exits = srv.wait_sessions(sessions)
+	check(exits == [0] * sessions, "exits %r; log:\n%s" % (exits, srv.log()))
+	for line in srv.log().splitlines():
+		check(": fatal:" not in line, "unexpected log line: %s" % line)
+	srv.no_leftovers()
+
+
+def test_imap_tls_starttls(fx):
+	"""UCSPITLS="": the greeting and CAPABILITY offer STARTTLS and say
+	LOGINDISABLED (no AUTH=PLAIN), LOGIN is refused; after a verified
+	STARTTLS the capabilities drop STARTTLS and LOGINDISABLED and offer
+	AUTH=PLAIN, LOGIN works, and FETCH serves the message exactly,
+	a large one too (through quail-tlsd's relay)."""
+	w = tls_world(fx)
+	small = message("over starttls", body="tls body\n")
+	big = message("big one", body="".join("line %06d %s\n" % (i, "x" * 60)
+	                                      for i in range(5000)))
+	w.deliver(small)
+	w.deliver(big)
+	srv = tls_server(fx, w)
+
+	s, f = raw(srv.port)
+	greet = f.readline()
+	check(greet.startswith(b"* OK [CAPABILITY ") and b" STARTTLS" in greet
+	      and b"LOGINDISABLED" in greet and b"AUTH=PLAIN" not in greet,
+	      "greeting %r" % greet)
+	s.sendall(b"a CAPABILITY\r\n")
+	got = until_tagged(f, b"a")
+	check(got[-1].startswith(b"a OK") and any(
+	      l.startswith(b"* CAPABILITY ") and b" STARTTLS" in l and
+	      b"LOGINDISABLED" in l for l in got), "CAPABILITY %r" % got)
+	s.sendall(b"b LOGIN alice@example.test \"%s\"\r\n" % PASSWORD.encode())
+	check(f.readline().startswith(b"b NO [PRIVACYREQUIRED]"),
+	      "LOGIN before STARTTLS")
+	s.sendall(b"c AUTHENTICATE PLAIN\r\n")
+	line = f.readline()
+	check(line.startswith(b"c NO") or line.startswith(b"c BAD"),
+	      "AUTHENTICATE before STARTTLS: %r" % line)
+	s.sendall(b"d LOGOUT\r\n")
+	until_tagged(f, b"d")
+	s.close()
+
+	c = tls_client(fx, IMAP4, srv)
+	check("STARTTLS" in c.capabilities and "LOGINDISABLED" in c.capabilities,
+	      "capabilities %r" % (c.capabilities,))
+	typ, d = c.starttls(ssl_context=tls.client_ctx(fx))
+	check(typ == "OK", "STARTTLS %r" % d)
+	check(c.sock.version() in ("TLSv1.2", "TLSv1.3"), c.sock.version())
+	cert = dict(x[0] for x in c.sock.getpeercert()["subject"])
+	check(cert["commonName"] == TLS_NAME, "certificate %r" % cert)
+	check("STARTTLS" not in c.capabilities and
+	      "LOGINDISABLED" not in c.capabilities and
+	      "AUTH=PLAIN" in c.capabilities,
+	      "capabilities in TLS %r" % (c.capabilities,))
+	check(bad_of(c, "STARTTLS"), "a second STARTTLS is not BAD")
+	typ, _ = c.login("alice@" + DOMAIN, PASSWORD)
+	check(typ == "OK", "LOGIN in TLS")
+	typ, d = c.select("INBOX")
+	check(typ == "OK" and d == [b"2"], "SELECT %r" % d)
+	check(fetch1(c, "1", "BODY.PEEK[]") == crlf(small), "BODY[] over TLS")
+	check(fetch1(c, "2", "BODY.PEEK[]") == crlf(big), "big BODY[] over TLS")
+	typ, d = c.search(None, "SUBJECT", "starttls")
+	check(d == [b"1"], "SEARCH %r" % d)
+	c.logout()
+
+	# AUTHENTICATE PLAIN after STARTTLS
+	c = tls_client(fx, IMAP4, srv)
+	c.starttls(ssl_context=tls.client_ctx(fx))
+	typ, _ = c.authenticate("PLAIN", lambda _: b"\0alice@example.test\0" +
+	                        PASSWORD.encode())
+	check(typ == "OK", "AUTHENTICATE PLAIN in TLS")
+	c.logout()
+
+	tls_check_clean(srv, 3)
+	ok = srv.lines("tls")
+	check(len(ok) == 2 and all("result=ok" in l for l in ok),
+	      "quail-tlsd lines %r" % ok)
+
+
+test_imap_tls_starttls.timeout = 60
+
+
+def test_imap_tls_injection(fx):
+	"""CVE-2011-0411: "a STARTTLS\r\nb NOOP\r\n" in one write: b is
+	answered neither in plaintext nor inside TLS (quail-imapd read it and
+	discards it, or left it for quail-tlsd, which then fails the
+	handshake). The same with a LOGIN injected: no session is logged in
+	after the handshake. And bytes sent after the OK, before the
+	handshake, are taken by quail-tlsd as a bad ClientHello."""
+	w = tls_world(fx)
+	srv = tls_server(fx, w)
+	login = b"b LOGIN alice@example.test \"%s\"\r\n" % PASSWORD.encode()
+	refused = 0
+	for injected in (b"b NOOP\r\n", login,
+	                 b"b NOOP\r\n" + login.replace(b"b ", b"x ")):
+		# byte by byte, so nothing after the OK is read here
+		s = socket.create_connection(("127.0.0.1", srv.port), 15)
+		tls_readline(s)
+		s.sendall(b"a STARTTLS\r\n" + injected)
+		line = tls_readline(s)
+		check(line.startswith(b"a OK"), "STARTTLS: %r" % line)
+		no_more_plaintext(s)
+		try:
+			t = tls.client_ctx(fx).wrap_socket(s, server_hostname=TLS_NAME)
+		except (ssl.SSLError, ConnectionResetError):
+			# safe too: the bytes went to quail-tlsd as its ClientHello
+			refused += 1
+			s.close()
+			continue
+		fx.at_exit(t.close)
+		# the first tagged reply must be c's: a b line is the injected one
+		t.sendall(b"c NOOP\r\nd SELECT INBOX\r\n")
+		got = tls_until_tagged(t, b"d")
+		check(not any(l.startswith(b"b ") or l.startswith(b"x ")
+		              for l in got), "injected command answered: %r" % got)
+		check(got[0].startswith(b"c OK") and got[-1].startswith(b"d BAD"),
+		      "after STARTTLS (not logged in): %r" % got)
+		t.sendall(b"e LOGOUT\r\n")
+		tls_until_tagged(t, b"e")
+		t.close()
+
+	# bytes after the OK, before the handshake: only quail-tlsd reads them
+	s = socket.create_connection(("127.0.0.1", srv.port), 15)
+	tls_readline(s)
+	s.sendall(b"a STARTTLS\r\n")
+	check(tls_readline(s).startswith(b"a OK"), "STARTTLS")
+	s.sendall(b"b NOOP\r\n")
+	no_more_plaintext(s)
+	try:
+		t = tls.client_ctx(fx).wrap_socket(s, server_hostname=TLS_NAME)
+		t.sendall(b"c NOOP\r\n")
+		raise TestFailure("handshake after a plaintext NOOP: %r" %
+		                  t.recv(200))
+	except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
+		pass
+	s.close()
+
+	tls_check_clean(srv, 4)
+	fails = srv.lines("handshake")
+	check(len(fails) == refused + 1 and
+	      all("result=fail" in l for l in fails),
+	      "quail-tlsd handshake lines: %r" % fails)
+	check("event=session" not in srv.log(), "an injected LOGIN logged in: %s"
+	      % srv.log())
+
+
+test_imap_tls_injection.timeout = 60
+
+
+def test_imap_tls_implicit(fx):
+	"""quail-tlsd without -n (port 993): IMAP4_SSL verifying against the
+	test CA; the greeting offers AUTH=PLAIN and neither STARTTLS nor
+	LOGINDISABLED; STARTTLS is refused; LOGIN and FETCH work. A client
+	that trusts other CAs refuses the certificate."""
+	w = tls_world(fx)
+	data = message("over imaps", body="implicit\n")
+	w.deliver(data)
+	srv = tls_server(fx, w, starttls=False)
+	c = tls_client(fx, IMAP4_SSL, srv, ssl_context=tls.client_ctx(fx))
+	check(c.sock.version() in ("TLSv1.2", "TLSv1.3"), c.sock.version())
+	check("AUTH=PLAIN" in c.capabilities and
+	      "STARTTLS" not in c.capabilities and
+	      "LOGINDISABLED" not in c.capabilities,
+	      "capabilities %r" % (c.capabilities,))
+	check(bad_of(c, "STARTTLS"), "STARTTLS on imaps is not BAD")
+	typ, _ = c.login("alice@" + DOMAIN, PASSWORD)
+	check(typ == "OK", "LOGIN")
+	c.select("INBOX")
+	check(fetch1(c, "1", "BODY.PEEK[]") == crlf(data), "BODY[] over imaps")
+	c.logout()
+
+	other = ssl.create_default_context()     # the system CAs only
+	try:
+		IMAP4_SSL(TLS_NAME, srv.port, timeout=15, ssl_context=other)
+		raise TestFailure("the test certificate verified without its CA")
+	except ssl.SSLCertVerificationError:
+		pass
+	srv.wait_sessions(2)
+	check(srv.exits()[0] == 0, "exits %r" % srv.exits())
+	check(len(srv.lines("tls")) == 1 and "result=ok" in srv.lines("tls")[0],
+	      "quail-tlsd: %r" % srv.lines("tls"))
+	for line in srv.log().splitlines():
+		check(": fatal:" not in line, "unexpected log line: %s" % line)
+	srv.no_leftovers()
+
+
+test_imap_tls_implicit.timeout = 60

@@ -9,15 +9,18 @@ kill) while a client keeps sending, and check that it came back with a
 new pid and that every message the client saw accepted was delivered;
 then read a message with poplib, over STLS on pop3 (after checking that
 a login before STLS is refused) and over implicit TLS on pop3s, and
-check it is the file in the Maildir; once stopped, no port answers.
+check it is the file in the Maildir; read it again with imaplib, over
+STARTTLS on imap (after checking that the greeting says LOGINDISABLED
+and a LOGIN before STARTTLS is refused) and over implicit TLS on imaps;
+once stopped, no port answers.
 
 test_ops_setup_idempotent runs quail-setup twice and checks that
 configuration is kept and the second run changes nothing it should not.
 
 test_ops_make_run starts `make run` with DEMO_PASSWORD and STATE set,
 waits for state/demo.env and the ports, checks the greetings, sends one
-message and reads it from the Maildir and over POP3 (STLS and pop3s,
-trusting CAFILE), sends SIGINT to it as a terminal's Ctrl-C would, and
+message and reads it from the Maildir, over POP3 (STLS and pop3s) and
+over IMAP (STARTTLS and imaps), trusting CAFILE, sends SIGINT to it as a terminal's Ctrl-C would, and
 checks that no process of it is left and no port answers.
 
 test_ops_shellcheck runs shellcheck on every script under rc/ and on
@@ -27,8 +30,10 @@ Every process started here is found afterwards by its command line,
 environment or working directory naming the temp root, and killed.
 """
 
+import imaplib
 import os
 import poplib
+import pwd
 import re
 import signal
 import smtplib
@@ -49,9 +54,11 @@ STOP_TIMEOUT = 30         # s for make run to stop after SIGINT
 PASSWORD = "ops test pw"
 DOMAIN = "ops.quail.test"
 # the services of the ports quail-setup --ports takes, in its order
-PORT_SERVICES = ("smtpd", "submission", "smtps", "pop3", "pop3s")
+PORT_SERVICES = ("smtpd", "submission", "smtps", "pop3", "pop3s", "imap",
+                 "imaps")
 DEMO_PORTS = ("SMTP_PORT", "SUBMIT_PORT", "SMTPS_PORT", "POP3_PORT",
-              "POP3S_PORT")
+              "POP3S_PORT", "IMAP_PORT", "IMAPS_PORT")
+MAKE_RUN_PORTS = (2525, 2587, 2465, 2110, 2995, 2143, 2993)
 
 
 # -- Processes of a root ----------------------------------------------------
@@ -334,6 +341,88 @@ def pop_read(etc, ports, user, password, marker, maildir):
 	p.quit()
 
 
+def imap_find(m, marker):
+	"""The message with marker in its Subject in the INBOX, as BODY[]
+	gives it, with LF line ends; PEEK, so it stays unseen."""
+	typ, d = m.select("INBOX")
+	check(typ == "OK", "SELECT INBOX: %r" % d)
+	typ, d = m.search(None, "SUBJECT", '"%s"' % marker)
+	check(typ == "OK" and len(d[0].split()) == 1,
+	      "SEARCH SUBJECT %s: %r" % (marker, d))
+	typ, d = m.fetch(d[0].decode(), "(BODY.PEEK[])")
+	check(typ == "OK" and isinstance(d[0], tuple), "FETCH: %r" % d)
+	return d[0][1].replace(b"\r\n", b"\n")
+
+
+def prog_uids(root):
+	"""{program name: set of uids} of the live processes of root."""
+	out = {}
+	for pid in procs_under(root):
+		argv0 = _read("/proc/%d/cmdline" % pid).split(b"\0")[0]
+		m = re.search(rb"^Uid:\s+(\d+)", _read("/proc/%d/status" % pid), re.M)
+		if argv0 and m:
+			out.setdefault(os.path.basename(argv0).decode(), set()).add(
+				int(m.group(1)))
+	return out
+
+
+def check_imap_users(etc):
+	"""As root, with a session logged in: quail-imapd (both stages) runs
+	as quailv only, quail-tlsd as quailt only."""
+	if os.geteuid() != 0:
+		return
+	uids = prog_uids(os.path.dirname(os.path.dirname(etc)))
+	want = {"quail-imapd": pwd.getpwnam("quailv").pw_uid,
+	        "quail-tlsd": pwd.getpwnam("quailt").pw_uid}
+	for prog, uid in want.items():
+		check(uids.get(prog) == {uid}, "%s runs as %r, not %d only (%r)" %
+		      (prog, uids.get(prog), uid, uids))
+
+
+def imap_read(etc, ports, user, password, marker, maildir):
+	"""Reads the message holding marker over imap (STARTTLS, and a
+	login before it refused) and over imaps, trusting the setup's
+	certificate, and checks it is the Maildir's file. Nothing when there
+	is no imap."""
+	services = os.path.join(etc, "service")
+	if not os.path.isdir(os.path.join(services, "imap")):
+		return
+	imap, imaps = ports
+	stored = [m for m in maildir_mails(maildir) if marker.encode() in m]
+	check(len(stored) == 1, "%d messages hold %s" % (len(stored), marker))
+	if not os.path.isdir(os.path.join(services, "imaps")):
+		m = imaplib.IMAP4("127.0.0.1", imap, timeout=20)
+		m.login(user, password)
+		check(imap_find(m, marker) == stored[0], "imap FETCH differs")
+		m.logout()
+		return
+	ctx = ssl.create_default_context(cafile=os.path.join(etc, "tls",
+	                                                     "cert.pem"))
+	m = imaplib.IMAP4("127.0.0.1", imap, timeout=20)
+	check("STARTTLS" in m.capabilities and
+	      "LOGINDISABLED" in m.capabilities and
+	      "AUTH=PLAIN" not in m.capabilities,
+	      "imap capabilities before TLS: %r" % (m.capabilities,))
+	try:
+		m.login(user, password)
+		refused = False
+	except imaplib.IMAP4.error:
+		refused = True
+	check(refused, "imap takes LOGIN before STARTTLS")
+	m.starttls(ssl_context=ctx)
+	check("LOGINDISABLED" not in m.capabilities and
+	      "STARTTLS" not in m.capabilities,
+	      "imap capabilities in TLS: %r" % (m.capabilities,))
+	m.login(user, password)
+	check(imap_find(m, marker) == stored[0], "imap (STARTTLS) FETCH differs")
+	check_imap_users(etc)
+	m.logout()
+	m = imaplib.IMAP4_SSL("127.0.0.1", imaps, timeout=20, ssl_context=ctx)
+	m.login(user, password)
+	check(imap_find(m, marker) == stored[0], "imaps FETCH differs")
+	m.logout()
+
+
 class Traffic(threading.Thread):
 	"""Sends one message after another to the MX until stopped, keeping
 	the markers of those accepted with 250. Refusals and broken
@@ -389,7 +478,11 @@ def ops_world(fx, super):
 	t = Traffic(smtp, user1)
 	t.start()
 	try:
-		for svc in sorted(os.listdir(r.services)):
+		killed = sorted(os.listdir(r.services))
+		if os.access(os.path.join(ROOT, "imapd", "quail-imapd"), os.X_OK):
+			check("imap" in killed and "imaps" in killed,
+			      "no imap or imaps service: %r" % killed)
+		for svc in killed:
 			time.sleep(0.5)
 			before = r.status_pid(svc)
 			check(before, "%s is not up" % svc)
@@ -430,6 +523,14 @@ def ops_world(fx, super):
 	if os.path.isdir(os.path.join(r.services, "pop3")):
 		check(b"event=login" in _read(os.path.join(r.logs, "pop3", "current")),
 		      "pop3 log has no event=login")
+	# IMAP, after the kills too
+	imap_read(r.etc, r.ports[5:7], user1, PASSWORD, "via-mx",
+	          os.path.join(r.vmail, user1, "Maildir"))
+	for svc in ("imap", "imaps"):
+		if os.path.isdir(os.path.join(r.services, svc)):
+			check(b"event=session" in _read(os.path.join(r.logs, svc,
+			                                             "current")),
+			      "%s log has no event=session" % svc)
 	r.stop()
 	check(not procs_under(r.dir), "processes left: %s" % procs_under(r.dir))
 	busy = [port for port in r.ports if answers(port)]
@@ -476,7 +577,7 @@ def test_ops_setup_idempotent(fx):
 
 
 def test_ops_make_run(fx):
-	for port in (2525, 2587, 2465, 2110, 2995):
+	for port in MAKE_RUN_PORTS:
 		if not port_free(port):
 			raise Skip("port %d is busy (another make run?)" % port)
 	os.chmod(fx.dir, 0o755)
@@ -540,6 +641,16 @@ def test_ops_make_run(fx):
 		                              10) as raw:
 			with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
 				check(s.recv(100).startswith(b"+OK"), "pop3s greeting")
+	if os.path.isdir(os.path.join(services, "imap")):
+		with socket.create_connection(("127.0.0.1", int(demo["IMAP_PORT"])),
+		                              10) as s:
+			check(s.recv(200).startswith(b"* OK"), "imap greeting")
+	if os.path.isdir(os.path.join(services, "imaps")):
+		ctx = ssl.create_default_context(cafile=demo["CAFILE"])
+		with socket.create_connection(("127.0.0.1", int(demo["IMAPS_PORT"])),
+		                              10) as raw:
+			with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+				check(s.recv(200).startswith(b"* OK"), "imaps greeting")
 
 	swaks(int(demo["SMTP_PORT"]), demo["USER1"], "make-run-mx")
 	submit(os.path.join(state, "etc", "quail"),
@@ -564,6 +675,9 @@ def test_ops_make_run(fx):
 	pop_read(os.path.join(state, "etc", "quail"),
 	         (int(demo["POP3_PORT"]), int(demo["POP3S_PORT"])), demo["USER1"],
 	         demo["PASS1"], "make-run-mx", maildirs[demo["USER1"]])
+	imap_read(os.path.join(state, "etc", "quail"),
+	          (int(demo["IMAP_PORT"]), int(demo["IMAPS_PORT"])), demo["USER1"],
+	          demo["PASS1"], "make-run-mx", maildirs[demo["USER1"]])
 	# relays for nobody, not even 127.0.0.1
 	c = harness.Client(int(demo["SMTP_PORT"]))
 	c.ehlo()

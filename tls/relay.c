@@ -44,6 +44,11 @@ static int fail(struct state *s, const char *why)
 /* An OpenSSL failure: a short reason, as tlsctx_accept gives. */
 static int ssl_fail(struct state *s, int ret, int err)
 {
+	/* the app has said all it had to (221 after QUIT, say): a client
+	 * that then hangs up without close_notify ends the session cleanly */
+	if (err == SSL_ERROR_SYSCALL && !ERR_peek_error() && s->app_out_done &&
+	    (ret == 0 || errno == 0 || errno == ECONNRESET || errno == EPIPE))
+		return -1;
 	if (err == SSL_ERROR_SYSCALL && !ERR_peek_error())
 		return fail(s, ret == 0 || errno == 0 ? "eof" :
 		            errno == ECONNRESET ? "reset" :
