@@ -53,7 +53,7 @@ TESTS = lib/str_test lib/fmt_test lib/io_test lib/control_test \
 	smtpd/cmd_test smtpd/data_test lib/maildir_test lib/hdr_test \
 	deliver/dotqmail_test lib/userdb_test lib/pwcheck_test lib/base64_test \
 	smtpd/auth_test popd/popcmd_test tls/ctl_test deliver/remote_reply_test \
-	imapd/parse_test imapd/uidmap_test imapd/mime_test
+	imapd/parse_test imapd/uidmap_test imapd/mime_test imapd/keywords_test
 FUZZERS = fuzz/fuzz_addr fuzz/fuzz_cmd fuzz/fuzz_data fuzz/fuzz_hdr \
 	fuzz/fuzz_dotqmail fuzz/fuzz_auth fuzz/fuzz_pop fuzz/fuzz_ctl \
 	fuzz/fuzz_reply fuzz/fuzz_imap
@@ -105,7 +105,8 @@ deliver/quail-remote: $(REMOTEOBJ) lib/libquail.a
 IMAPDOBJ = imapd/parse.o imapd/conn.o imapd/login.o imapd/loginutil.o \
 	imapd/session.o imapd/mailbox.o imapd/store.o imapd/folders.o \
 	imapd/fetch.o imapd/fetchparse.o imapd/mime.o imapd/envelope.o \
-	imapd/search.o imapd/uidmap.o
+	imapd/search.o imapd/uidmap.o imapd/uidlock.o imapd/keywords.o \
+	imapd/quota.o
 imapd/quail-imapd: imapd/quail-imapd.o $(IMAPDOBJ) lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ imapd/quail-imapd.o $(IMAPDOBJ) lib/libquail.a $(LIBS)
 popd/quail-popup: popd/quail-popup.o popd/popcmd.o lib/libquail.a

@@ -124,6 +124,11 @@ static int cmd_starttls(struct login *l)
 		close(l->tlsfd[1]);
 	if (l->tlsfd[2] > 1 && l->tlsfd[2] != l->tlsfd[1])
 		close(l->tlsfd[2]);
+	/* the descriptors are 0 and 1 now: the session stage must not
+	 * think it could start TLS again */
+	if (unsetenv("SSLCTLFD") || unsetenv("SSLREADFD") ||
+	    unsetenv("SSLWRITEFD") || unsetenv("UCSPITLS"))
+		die_nomem();
 	l->tls = 1;
 	l->starttls = 0;
 	return 0;

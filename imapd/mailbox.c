@@ -35,38 +35,80 @@ unsigned msg_flags_of(const char *name)
 
 	if (!f)
 		return 0;
-	for (i = 0; i < fl; i++)
+	for (i = 0; i < fl; i++) {
+		if (f[i] >= 'a' && f[i] <= 'z')
+			bits |= FL_KW(f[i] - 'a');
 		for (k = 0; k < NFLAGS; k++)
 			if (f[i] == flagtab[k].letter)
 				bits |= flagtab[k].bit;
+	}
 	return bits;
 }
 
-void put_flags(struct session *s, unsigned flags, int recent)
+/* Flags and keywords, space separated; keyword letters the folder's
+ * file does not name are left out. */
+void put_flaglist(struct session *s, unsigned flags)
 {
 	size_t k;
 	int sp = 0;
 
-	conn_puts(&s->c, "FLAGS (");
 	for (k = 0; k < NFLAGS; k++)
 		if (flags & flagtab[k].bit) {
-			if (sp)
+			if (sp++)
 				conn_puts(&s->c, " ");
 			conn_puts(&s->c, flagtab[k].name);
-			sp = 1;
 		}
+	for (k = 0; k < KW_MAX; k++)
+		if ((flags & FL_KW(k)) && s->mb.kw.name[k]) {
+			if (sp++)
+				conn_puts(&s->c, " ");
+			conn_puts(&s->c, s->mb.kw.name[k]);
+		}
+}
+
+void put_flags(struct session *s, unsigned flags, int recent)
+{
+	conn_puts(&s->c, "FLAGS (");
+	put_flaglist(s, flags);
 	if (recent)
-		conn_puts(&s->c, sp ? " \\Recent" : "\\Recent");
+		conn_puts(&s->c, flags & (FL_ALL | FL_KWALL) ? " \\Recent" :
+		          "\\Recent");
 	conn_puts(&s->c, ")");
 }
 
-/* A flag list, or one flag: 1 ok, 0 bad. Keywords are accepted and
- * dropped (PERMANENTFLAGS does not offer \*); \Recent can't be set. */
+static int flag_one(const struct imap_arg *f, unsigned *flags,
+                    struct kwmap *kw, const char *dir, int create)
+{
+	size_t k;
+	int r;
+
+	if (f->type != IMAP_ATOM)
+		return 0;
+	if (f->s[0] != '\\') {
+		if (!kw_name_ok(f->s, f->len))
+			return 0;
+		r = !kw ? -3 : create ? kw_add(kw, dir, f->s, f->len) :
+		    kw_find(kw, f->s, f->len);
+		if (r >= 0)
+			*flags |= FL_KW(r);
+		return r >= 0 || r == -3 || (r == -1 && !create) ? 1 : r;
+	}
+	for (k = 0; k < NFLAGS; k++)
+		if (imap_is_atom(f, flagtab[k].name))
+			break;
+	if (k == NFLAGS)
+		return 0;
+	*flags |= flagtab[k].bit;
+	return 1;
+}
+
+/* \Recent can't be set. */
 int parse_flags(struct session *s, const struct imap_arg *a,
-                unsigned *flags)
+                unsigned *flags, struct kwmap *kw, const char *dir,
+                int create)
 {
 	const struct imap_arg *f = a;
-	size_t k;
+	int r;
 
 	*flags = 0;
 	if (!a)
@@ -74,18 +116,35 @@ int parse_flags(struct session *s, const struct imap_arg *a,
 	if (a->type == IMAP_LIST)
 		f = imap_child(&s->cmd, a);
 	for (; f; f = a->type == IMAP_LIST ? imap_next(&s->cmd, f) : 0) {
-		if (f->type != IMAP_ATOM)
-			return 0;
-		if (f->s[0] != '\\')
-			continue;       /* a keyword */
-		for (k = 0; k < NFLAGS; k++)
-			if (imap_is_atom(f, flagtab[k].name))
-				break;
-		if (k == NFLAGS)
-			return 0;
-		*flags |= flagtab[k].bit;
+		r = flag_one(f, flags, kw, dir, create);
+		if (r != 1)
+			return r;
 	}
 	return 1;
+}
+
+/* The letters for flags, in ASCII order (DFRST, then a-z), after the
+ * letters of old that quail does not manage (P, ...). */
+int name_withflags(struct str *out, const char *name, unsigned flags)
+{
+	size_t fl = 0, k, n = 0, len = strlen(name);
+	const char *old = maildir_name_flags(name, len, &fl);
+	char letters[64 + NFLAGS + KW_MAX];
+
+	for (k = 0; old && k < fl && n < 64; k++)
+		if (!strchr("DFRST", old[k]) && !(old[k] >= 'a' && old[k] <= 'z'))
+			letters[n++] = old[k];
+	for (k = 0; k < NFLAGS; k++)
+		if (flags & flagtab[k].bit)
+			letters[n++] = flagtab[k].letter;
+	for (k = 0; k < KW_MAX; k++)
+		if (flags & FL_KW(k))
+			letters[n++] = (char)('a' + k);
+	if (maildir_name_setflags(out, name, len, letters, n) < 0)
+		return -1;
+	if (!str_0(out))
+		die_nomem();
+	return 0;
 }
 
 static void msg_clear(struct msg *m)
@@ -103,6 +162,7 @@ static void view_free(struct mailbox *mb)
 	free(mb->m);
 	free(mb->dir);
 	free(mb->name);
+	kw_free(&mb->kw);
 	memset(mb, 0, sizeof *mb);
 }
 
@@ -135,6 +195,7 @@ static int msg_append(struct mailbox *mb, struct uidmap_rec *r)
 	m->baselen = r->baselen;
 	m->flags = msg_flags_of(m->name);
 	m->recent = (unsigned char)r->recent;
+	m->innew = (unsigned char)r->innew;
 	return 0;
 }
 
@@ -188,7 +249,9 @@ static void merge_known(struct session *s, struct uidmap *map, size_t *j)
 			m->gone = 1;
 			continue;
 		}
-		if (strcmp(m->name, map->r[*j].name)) {
+		if (strcmp(m->name, map->r[*j].name) ||
+		    m->innew != map->r[*j].innew) {
+			m->innew = (unsigned char)map->r[*j].innew;
 			free(m->name);
 			m->name = map->r[*j].name;
 			map->r[*j].name = 0;
@@ -239,8 +302,15 @@ int mb_sync(struct session *s, int allow_expunge)
 	size_t j = 0, recent = 0, i;
 
 	mtimes(mb->dir, &mb->mt_new, &mb->mt_cur, &s->u);
-	if (uidmap_sync(mb->dir, &map, 1) < 0)
+	/* EXAMINE leaves new/ alone: its messages stay \Recent for the
+	 * session that selects the folder */
+	if (uidmap_sync(mb->dir, &map, !mb->readonly) < 0)
 		return -1;
+	if (kw_load(&mb->kw, mb->dir) < 0)
+		log_kv("warn", "event", "keywords", "folder", mb->dir, "error",
+		       strerror(errno), NULL);
+	if (mb->validity && mb->kw.n != mb->kwsent)
+		put_flaglists(s);
 	if (mb->validity && map.validity != mb->validity) {
 		uidmap_free(&map);
 		conn_puts(&s->c, "* BYE [UIDVALIDITY] The folder's UIDs were "
@@ -279,18 +349,31 @@ int mb_sync(struct session *s, int allow_expunge)
 	return 0;
 }
 
+/* FLAGS and PERMANENTFLAGS: at SELECT, and again when keywords are
+ * added. \\* (new keywords) only while letters are left. */
+void put_flaglists(struct session *s)
+{
+	struct mailbox *mb = &s->mb;
+	unsigned all = FL_ALL | FL_KWALL;
+
+	conn_puts(&s->c, "* FLAGS (");
+	put_flaglist(s, all);
+	conn_puts(&s->c, ")\r\n* OK [PERMANENTFLAGS (");
+	if (!mb->readonly) {
+		put_flaglist(s, all);
+		if (mb->kw.n < KW_MAX)
+			conn_puts(&s->c, " \\*");
+	}
+	conn_puts(&s->c, ")] Flags kept\r\n");
+	mb->kwsent = mb->kw.n;
+}
+
 static void select_replies(struct session *s)
 {
 	struct mailbox *mb = &s->mb;
 	size_t i;
 
-	conn_puts(&s->c, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen "
-	          "\\Draft)\r\n");
-	if (mb->readonly)
-		conn_puts(&s->c, "* OK [PERMANENTFLAGS ()] Read-only\r\n");
-	else
-		conn_puts(&s->c, "* OK [PERMANENTFLAGS (\\Answered \\Flagged "
-		          "\\Deleted \\Seen \\Draft)] Limited\r\n");
+	put_flaglists(s);
 	for (i = 0; i < mb->n; i++)
 		if (!(mb->m[i].flags & FL_SEEN))
 			break;
@@ -395,7 +478,8 @@ int seq_select(struct session *s, const char *set, size_t n, int uid,
 int msg_path(struct session *s, struct str *out, size_t i)
 {
 	out->len = 0;
-	return str_cats(out, s->mb.dir) && str_cats(out, "/cur/") &&
+	return str_cats(out, s->mb.dir) &&
+	       str_cats(out, s->mb.m[i].innew ? "/new/" : "/cur/") &&
 	       str_cats(out, s->mb.m[i].name) && str_0(out);
 }
 
@@ -464,22 +548,10 @@ int msg_setflags(struct session *s, size_t i, unsigned flags)
 
 	for (tries = 0; tries < 2; tries++) {
 		struct msg *m = &s->mb.m[i];
-		size_t fl = 0, k, n = 0;
-		const char *old = maildir_name_flags(m->name, strlen(m->name), &fl);
-		char letters[64], *nm;
+		char *nm;
 
-		/* keep letters quail does not know (P, keywords a-z) */
-		for (k = 0; old && k < fl && n < sizeof letters - NFLAGS; k++)
-			if (!strchr("DFRST", old[k]))
-				letters[n++] = old[k];
-		for (k = 0; k < NFLAGS; k++)
-			if (flags & flagtab[k].bit)
-				letters[n++] = flagtab[k].letter;
-		if (maildir_name_setflags(&s->t, m->name, strlen(m->name),
-		                          letters, n) < 0)
+		if (name_withflags(&s->t, m->name, flags) < 0)
 			return -1;
-		if (!str_0(&s->t))
-			die_nomem();
 		if (rename_to(s, i, &s->t) == 0) {
 			nm = strdup(s->t.s);
 			if (!nm)

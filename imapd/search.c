@@ -80,6 +80,75 @@ static long msg_day(struct ctx *c)
 	return (long)(t / 86400);
 }
 
+static size_t skip_sp(const char *v, size_t n, size_t i)
+{
+	while (i < n && (v[i] == ' ' || v[i] == '\t'))
+		i++;
+	return i;
+}
+
+static size_t digits(const char *v, size_t n, size_t i, size_t max)
+{
+	size_t k = 0;
+
+	while (i + k < n && k < max && v[i + k] >= '0' && v[i + k] <= '9')
+		k++;
+	return k;
+}
+
+/* The day of a Date field, "[Day,] d Mon yyyy ...", time and zone
+ * disregarded (RFC 3501 6.4.4): 1 ok, 0 not a date. Two- and
+ * three-digit years are read as RFC 5322 4.3 says. */
+static int sent_day(const char *v, size_t n, long *day)
+{
+	char b[16];
+	size_t i = skip_sp(v, n, 0), dl, yl, bl = 0;
+	unsigned long long y;
+
+	while (i < n && ((v[i] | 0x20) >= 'a' && (v[i] | 0x20) <= 'z'))
+		i++;
+	i = skip_sp(v, n, i);
+	if (i < n && v[i] == ',')
+		i = skip_sp(v, n, i + 1);
+	dl = digits(v, n, i, 2);
+	if (!dl || i + dl + 5 > n)
+		return 0;
+	memcpy(b, v + i, dl);
+	bl = dl;
+	b[bl++] = '-';
+	i = skip_sp(v, n, i + dl);
+	if (i + 3 > n)
+		return 0;
+	memcpy(b + bl, v + i, 3);
+	bl += 3;
+	b[bl++] = '-';
+	i = skip_sp(v, n, i + 3);
+	yl = digits(v, n, i, 4);
+	if (yl < 2 || !scan_ulong(v + i, yl, &y))
+		return 0;
+	if (yl == 2)
+		y += y < 50 ? 2000 : 1900;
+	else if (yl == 3)
+		y += 1900;
+	bl += fmt_ulong(b + bl, y);
+	return imap_date_parse(b, bl, day);
+}
+
+/* The Date field's day, else (none, or not a date) INTERNALDATE's. */
+static long sent_msg_day(struct ctx *c)
+{
+	size_t tn;
+	const char *t = text(c, &tn);
+	long day;
+	int r = mime_header(t, hdr_len(t, tn), "Date", &c->v);
+
+	if (r < 0)
+		die_nomem();
+	if (r > 0 && sent_day(c->v.s, c->v.len, &day))
+		return day;
+	return msg_day(c);
+}
+
 static int arg_str(struct ctx *c, const struct imap_arg **a, const char **s,
                    size_t *n)
 {
@@ -122,13 +191,16 @@ static int date_key(struct ctx *c, const struct imap_arg **a, int *m)
 	const char *s;
 	size_t n;
 	long day, d;
-	int which;
+	int which, sent = 0;
 
-	if (imap_is_atom(*a, "BEFORE"))
+	if (imap_is_atom(*a, "SENTBEFORE") || imap_is_atom(*a, "SENTON") ||
+	    imap_is_atom(*a, "SENTSINCE"))
+		sent = 1;
+	if (imap_is_atom(*a, sent ? "SENTBEFORE" : "BEFORE"))
 		which = -1;
-	else if (imap_is_atom(*a, "ON"))
+	else if (imap_is_atom(*a, sent ? "SENTON" : "ON"))
 		which = 0;
-	else if (imap_is_atom(*a, "SINCE"))
+	else if (imap_is_atom(*a, sent ? "SENTSINCE" : "SINCE"))
 		which = 1;
 	else
 		return 0;
@@ -139,7 +211,7 @@ static int date_key(struct ctx *c, const struct imap_arg **a, int *m)
 		return 1;
 	}
 	if (!checking(c)) {
-		d = msg_day(c);
+		d = sent ? sent_msg_day(c) : msg_day(c);
 		*m = which < 0 ? d < day : which == 0 ? d == day : d >= day;
 	}
 	return 1;
@@ -285,9 +357,15 @@ static int key(struct ctx *c, const struct imap_arg **a)
 		int un = imap_is_atom(*a, "UNKEYWORD");
 
 		*a = imap_next(&c->s->cmd, *a);
-		if (!*a || (*a)->type != IMAP_ATOM)
+		if (!*a || (*a)->type != IMAP_ATOM || !kw_name_ok((*a)->s, (*a)->len))
 			c->bad = 1;
-		m = un;         /* keywords are not kept */
+		else if (!checking(c)) {
+			/* a keyword the folder never named is set nowhere */
+			int k = kw_find(&c->s->mb.kw, (*a)->s, (*a)->len);
+
+			m = k >= 0 && (c->s->mb.m[c->i].flags & FL_KW(k));
+			m = un ? !m : m;
+		}
 	} else if (imap_is_atom(*a, "UID")) {
 		*a = imap_next(&c->s->cmd, *a);
 		set_key(c, *a, 1, &m);

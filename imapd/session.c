@@ -244,6 +244,12 @@ static int dispatch_auth(struct session *s, int noargs)
 		cmd_status(s);
 	} else if (IS("APPEND")) {
 		cmd_append(s);
+	} else if (IS("GETQUOTAROOT")) {
+		cmd_getquotaroot(s);
+	} else if (IS("GETQUOTA")) {
+		cmd_getquota(s);
+	} else if (IS("SETQUOTA")) {
+		reply(s, "NO [NOPERM] Quotas are set by the administrator");
 	} else if (IS("IDLE") && noargs) {
 		cmd_idle(s);
 	} else if (IS("LOGIN") || IS("AUTHENTICATE") || IS("STARTTLS")) {

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "conn.h"
+#include "keywords.h"
 #include "parse.h"
 #include "str.h"
 
@@ -29,16 +30,19 @@
 #define FL_SEEN 8               /* S */
 #define FL_DELETED 16           /* T */
 #define FL_ALL 31
+/* keywords above: FL_KW() in keywords.h */
 
 #define CAP_SESSION "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE " \
-	"UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE"
+	"UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE QUOTA QUOTA=RES-STORAGE " \
+	"QUOTA=RES-MESSAGE"
 
 struct msg {
 	unsigned long uid;
-	char *name;             /* the file name in cur/ */
+	char *name;             /* the file name in cur/ (or new/) */
 	size_t baselen;
 	unsigned flags;         /* FL_ bits, from the name */
 	unsigned char recent;
+	unsigned char innew;    /* in new/ (a read-only view leaves it there) */
 	unsigned char gone;     /* the file is gone; EXPUNGE not sent yet */
 	unsigned char sized;    /* size is known */
 	unsigned char dated;    /* date is known */
@@ -56,6 +60,8 @@ struct mailbox {
 	size_t recent;          /* \Recent count last reported */
 	size_t exists;          /* EXISTS last reported */
 	struct timespec mt_new, mt_cur;
+	struct kwmap kw;        /* the folder's keywords */
+	size_t kwsent;          /* keywords in the FLAGS last sent */
 };
 
 /* The message last read, CRLF line ends, for FETCH and SEARCH. */
@@ -101,8 +107,19 @@ int mb_sync(struct session *s, int allow_expunge);
 int mb_changed(struct session *s);
 unsigned msg_flags_of(const char *name);
 void put_flags(struct session *s, unsigned flags, int recent);
+/* Flags of a list (or one flag) with keywords of kw, folder dir; new
+ * keywords are named in its file when create is set, else skipped.
+ * 1 ok, 0 bad, -1 error (errno), -2 too many keywords. */
 int parse_flags(struct session *s, const struct imap_arg *list,
-                unsigned *flags);
+                unsigned *flags, struct kwmap *kw, const char *dir,
+                int create);
+/* The untagged FLAGS and PERMANENTFLAGS of the selected folder. */
+void put_flaglists(struct session *s);
+/* The list of flags and keywords of the selected folder. */
+void put_flaglist(struct session *s, unsigned flags);
+/* out = name's unique part, ":2," and letters for flags, other letters
+ * it has (P, ...) kept: 0 ok, -1 error. */
+int name_withflags(struct str *out, const char *name, unsigned flags);
 /* Renames message i for new flags: 0 ok, -1 error. */
 int msg_setflags(struct session *s, size_t i, unsigned flags);
 /* Sequence numbers or UIDs (cmd.uid) to a mask of message indexes:
@@ -136,6 +153,17 @@ void cmd_fetch(struct session *s);
 /* The message at index i, read and with CRLF line ends, in s->cache:
  * 0 ok, -1 error (errno; ENOENT when it is gone). */
 int msg_load(struct session *s, size_t i);
+
+/* quota.c */
+struct maildir_quota;
+/* 1 when the user has a quota (filled in), 0 none. */
+int quota_get(struct maildir_quota *q);
+/* Before bytes and count more go into folder dir: 0 fine, 1 refused
+ * (NO [OVERQUOTA], or NO for an error, sent). */
+int quota_refuses(struct session *s, const char *dir,
+                  unsigned long long bytes, unsigned long long count);
+void cmd_getquotaroot(struct session *s);
+void cmd_getquota(struct session *s);
 
 /* search.c */
 void cmd_search(struct session *s);

@@ -55,6 +55,22 @@ static void fetch_flags(struct session *s, size_t i)
 	conn_puts(&s->c, ")\r\n");
 }
 
+/* parse_flags, with the reply when it fails: 1 ok, 0 replied. */
+static int flags_or_reply(struct session *s, const struct imap_arg *a,
+                          unsigned *flags, struct kwmap *kw, const char *dir,
+                          int create)
+{
+	int r = parse_flags(s, a, flags, kw, dir, create);
+
+	if (r == 0)
+		reply_bad(s, "bad flag");
+	else if (r == -2)
+		reply(s, "NO [LIMIT] Too many keywords in this mailbox");
+	else if (r < 0)
+		reply_errno(s, "keyword");
+	return r == 1;
+}
+
 /* STORE set (+|-)FLAGS[.SILENT] flags */
 void cmd_store(struct session *s)
 {
@@ -94,12 +110,12 @@ void cmd_store(struct session *s)
 	for (; fl; fl = imap_next(&s->cmd, fl)) {
 		unsigned one;
 
-		if (!parse_flags(s, fl, &one)) {
-			reply_bad(s, "bad flag");
+		if (!flags_or_reply(s, fl, &one, &s->mb.kw, s->mb.dir, mode >= 0))
 			return;
-		}
 		flags |= one;
 	}
+	if (s->mb.kw.n != s->mb.kwsent)
+		put_flaglists(s);
 	sel = sel_alloc(s);
 	if (!seq_select(s, set->s, set->len, s->cmd.uid, sel)) {
 		free(sel);
@@ -263,13 +279,20 @@ static int new_uids(const char *dir, struct str *bases, size_t count,
  * file never changes once written), or a rename for MOVE. The base
  * name stays when it is free there, so MOVE keeps the file as it is. */
 static int copy_one(struct session *s, size_t i, const char *dir, int move,
-                    struct str *bases)
+                    struct str *bases, const int *xlat)
 {
 	struct msg *m = &s->mb.m[i];
 	struct str to = STR_ZERO, nb = STR_ZERO;
-	const char *info = m->name + m->baselen;
+	const char *info = m->name[m->baselen] ? m->name + m->baselen : ":2,";
 	const char *sizes = memchr(m->name, ',', m->baselen);
 	int r;
+
+	/* keyword letters mean what the target folder's file says */
+	if (xlat && (m->flags & FL_KWALL)) {
+		if (name_withflags(&s->t, m->name, kw_apply(m->flags, xlat)) < 0)
+			return -1;
+		info = s->t.s + m->baselen;
+	}
 
 	if (!name_dated(&nb, msg_date(s, i)) ||
 	    (sizes && !str_catb(&nb, sizes, m->baselen -
@@ -318,6 +341,25 @@ static int dest_dir(struct session *s, const struct imap_arg *a,
 	return 1;
 }
 
+/* What a copy adds to the quota: every copy but one into Trash; a move
+ * only out of Trash (see quota_moved). */
+static int copy_refused(struct session *s, const unsigned char *sel,
+                        const char *dir, int move)
+{
+	unsigned long long bytes = 0, count = 0, sz;
+	size_t i;
+
+	if (move && strcmp(s->mb.dir, "./.Trash"))
+		return 0;
+	for (i = 0; i < s->mb.n; i++) {
+		if (!sel[i] || s->mb.m[i].gone || msg_size(s, i, &sz) < 0)
+			continue;
+		bytes += sz;
+		count++;
+	}
+	return quota_refuses(s, dir, bytes, count);
+}
+
 void cmd_copy(struct session *s, int move)
 {
 	const struct imap_arg *set = imap_first(&s->cmd);
@@ -328,7 +370,9 @@ void cmd_copy(struct session *s, int move)
 	long long bytes = 0;
 	unsigned char *sel;
 	size_t i, n = 0;
-	int failed = 0;
+	int failed = 0, xlat[KW_MAX], *xl = 0;
+	unsigned used = 0;
+	struct kwmap dkw = KWMAP_ZERO;
 
 	if (move ? !need_rw(s) : !s->selected) {
 		if (!move)
@@ -351,6 +395,18 @@ void cmd_copy(struct session *s, int move)
 	dst = malloc((s->mb.n + 1) * sizeof *dst);
 	if (!src || !dst)
 		die_nomem();
+	for (i = 0; i < s->mb.n; i++)
+		if (sel[i] && !s->mb.m[i].gone)
+			used |= s->mb.m[i].flags & FL_KWALL;
+	if (copy_refused(s, sel, dir.s, move))
+		goto out;
+	if (used && strcmp(dir.s, s->mb.dir)) {
+		if (kw_load(&dkw, dir.s) == 0)
+			kw_xlat(used, &s->mb.kw, &dkw, dir.s, xlat);
+		else
+			memset(xlat, 0xff, sizeof xlat);  /* all -1 */
+		xl = xlat;
+	}
 	if (uidmap_lock(dir.s) < 0) {
 		reply_errno(s, move ? "MOVE" : "COPY");
 		goto out;
@@ -358,7 +414,7 @@ void cmd_copy(struct session *s, int move)
 	for (i = 0; i < s->mb.n; i++) {
 		if (!sel[i] || s->mb.m[i].gone)
 			continue;
-		if (copy_one(s, i, dir.s, move, &bases) < 0) {
+		if (copy_one(s, i, dir.s, move, &bases, xl) < 0) {
 			failed = 1;
 			break;
 		}
@@ -405,6 +461,7 @@ out:
 	free(dst);
 	str_free(&dir);
 	str_free(&bases);
+	kw_free(&dkw);
 }
 
 /* Writes the message to dir/tmp/ with LF line ends (as deliveries are
@@ -468,14 +525,13 @@ static int append_link(const char *dir, struct str *base, struct str *tmp,
 	struct str to = STR_ZERO;
 	int r, e;
 
-	if (!str_cats(&to, dir) || !str_cats(&to, "/cur/") ||
-	    !str_catb(&to, base->s, base->len) || !str_cats(&to, ":2,") ||
-	    ((flags & FL_DRAFT) && !str_catc(&to, 'D')) ||
-	    ((flags & FL_FLAGGED) && !str_catc(&to, 'F')) ||
-	    ((flags & FL_ANSWERED) && !str_catc(&to, 'R')) ||
-	    ((flags & FL_SEEN) && !str_catc(&to, 'S')) ||
-	    ((flags & FL_DELETED) && !str_catc(&to, 'T')) || !str_0(&to))
+	struct str nm = STR_ZERO;
+
+	if (!str_0(base) || name_withflags(&nm, base->s, flags) < 0 ||
+	    !str_cats(&to, dir) || !str_cats(&to, "/cur/") ||
+	    !str_catb(&to, nm.s, nm.len) || !str_0(&to))
 		die_nomem();
+	str_free(&nm);
 	r = link(tmp->s, to.s);
 	e = errno;
 	unlink(tmp->s);
@@ -489,18 +545,16 @@ static int append_link(const char *dir, struct str *base, struct str *tmp,
 /* APPEND mailbox [(flags)] ["date-time"] literal */
 void cmd_append(struct session *s)
 {
-	const struct imap_arg *box = imap_first(&s->cmd), *a, *msg;
+	const struct imap_arg *box = imap_first(&s->cmd), *a, *msg, *fl = 0;
 	struct str dir = STR_ZERO, base = STR_ZERO, tmp = STR_ZERO;
+	struct kwmap kw = KWMAP_ZERO;
 	unsigned long uid = 0, validity = 0;
 	unsigned flags = 0;
 	time_t date = 0;
 
 	a = imap_next(&s->cmd, box);
 	if (a && a->type == IMAP_LIST) {
-		if (!parse_flags(s, a, &flags)) {
-			reply_bad(s, "bad flag list");
-			return;
-		}
+		fl = a;
 		a = imap_next(&s->cmd, a);
 	}
 	if (a && a->type == IMAP_QUOTED && imap_next(&s->cmd, a)) {
@@ -516,6 +570,14 @@ void cmd_append(struct session *s)
 		return;
 	}
 	if (!dest_dir(s, box, &dir))
+		goto out;
+	if (fl && kw_load(&kw, dir.s) < 0) {
+		reply_errno(s, "APPEND");
+		goto out;
+	}
+	if (fl && !flags_or_reply(s, fl, &flags, &kw, dir.s, 1))
+		goto out;
+	if (quota_refuses(s, dir.s, msg->len, 1))
 		goto out;
 	if (!name_dated(&base, date ? date : time(0)))
 		die_nomem();
@@ -544,30 +606,13 @@ void cmd_append(struct session *s)
 	conn_putu(&s->c, uid);
 	conn_puts(&s->c, "] APPEND completed\r\n");
 out:
+	kw_free(&kw);
 	str_free(&dir);
 	str_free(&base);
 	str_free(&tmp);
 }
 
-static size_t count_new(const char *dir, struct str *p)
-{
-	struct dirent *d;
-	size_t n = 0;
-	DIR *dp;
-
-	p->len = 0;
-	if (!str_cats(p, dir) || !str_cats(p, "/new") || !str_0(p))
-		die_nomem();
-	dp = opendir(p->s);
-	if (!dp)
-		return 0;
-	while ((d = readdir(dp)))
-		n += d->d_name[0] != '.';
-	closedir(dp);
-	return n;
-}
-
-/* STATUS mailbox (items): new/ is counted, not taken, so the messages
+/* STATUS mailbox (items): new/ is seen, not taken, so the messages
  * stay \Recent for the session that selects the folder. */
 void cmd_status(struct session *s)
 {
@@ -575,7 +620,7 @@ void cmd_status(struct session *s)
 	const struct imap_arg *items = imap_next(&s->cmd, box), *it;
 	struct uidmap map = UIDMAP_ZERO;
 	struct str dir = STR_ZERO;
-	size_t nnew, unseen = 0, i;
+	size_t nnew = 0, unseen = 0, i;
 	const char *name;
 	size_t nlen;
 	int sp = 0;
@@ -599,14 +644,15 @@ void cmd_status(struct session *s)
 		str_free(&dir);
 		return;
 	}
-	nnew = count_new(dir.s, &s->u);
 	if (uidmap_sync(dir.s, &map, 0) < 0) {
 		reply_errno(s, "STATUS");
 		str_free(&dir);
 		return;
 	}
-	for (i = 0; i < map.n; i++)
+	for (i = 0; i < map.n; i++) {
 		unseen += !(msg_flags_of(map.r[i].name) & FL_SEEN);
+		nnew += map.r[i].innew;
+	}
 	conn_puts(&s->c, "* STATUS ");
 	conn_string(&s->c, name, nlen);
 	conn_puts(&s->c, " (");
@@ -614,15 +660,15 @@ void cmd_status(struct session *s)
 		unsigned long long v;
 
 		if (imap_is_atom(it, "MESSAGES"))
-			v = map.n + nnew;
+			v = map.n;
 		else if (imap_is_atom(it, "RECENT"))
 			v = nnew;
 		else if (imap_is_atom(it, "UIDNEXT"))
-			v = map.next + nnew;
+			v = map.next;
 		else if (imap_is_atom(it, "UIDVALIDITY"))
 			v = map.validity;
 		else
-			v = unseen + nnew;
+			v = unseen;
 		if (sp++)
 			conn_puts(&s->c, " ");
 		conn_put(&s->c, it->s, it->len);

@@ -27,135 +27,6 @@ static int path(struct str *p, const char *dir, const char *a, const char *b)
 	       (!b || str_cats(p, b)) && str_0(p);
 }
 
-static void nap(void)
-{
-	struct timespec ts = { 0, 20 * 1000000L };
-
-	nanosleep(&ts, 0);
-}
-
-/* A stale lock is moved aside before it is removed, and only removed
- * when what was moved is the file that was judged stale: two sessions
- * breaking the same lock must not remove a fresh one. */
-static void lock_break(const char *lock, const struct stat *old,
-                       struct str *aside)
-{
-	struct stat st;
-
-	if (!str_cats(aside, ".stale") || !str_0(aside))
-		return;
-	if (rename(lock, aside->s) < 0)
-		return;
-	if (stat(aside->s, &st) == 0 && st.st_ino == old->st_ino &&
-	    st.st_dev == old->st_dev) {
-		unlink(aside->s);
-		log_kv("warn", "event", "lock_broken", "file", lock, NULL);
-		return;
-	}
-	if (link(aside->s, lock) == 0)
-		unlink(aside->s);
-}
-
-/* The lock holds "pid host": a holder on this host that no longer runs
- * crashed, and its lock need not age first. */
-static int lock_dead(const char *lock)
-{
-	char buf[300], *sp;
-	unsigned long long pid;
-	const char *host = uniq_host();
-	ssize_t k;
-	int fd = open(lock, O_RDONLY);
-
-	if (fd < 0)
-		return 0;
-	k = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (k <= 0)
-		return 0;
-	buf[k] = 0;
-	sp = strchr(buf, ' ');
-	if (!sp || !scan_ulong(buf, (size_t)(sp - buf), &pid) || pid == 0 ||
-	    pid > 0x7fffffffULL || strcmp(sp + 1, host))
-		return 0;
-	return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
-}
-
-static int lock_try(const char *tmp, const char *lock, struct str *aside)
-{
-	struct stat st;
-
-	if (link(tmp, lock) == 0)
-		return 1;
-	/* NFS may report a failure for a link that was made */
-	if (stat(tmp, &st) == 0 && st.st_nlink == 2)
-		return 1;
-	if (errno != EEXIST)
-		return -1;
-	if (stat(lock, &st) == 0 &&
-	    (time(0) - st.st_mtime > UIDMAP_LOCK_STALE || lock_dead(lock))) {
-		aside->len = 0;
-		if (str_cats(aside, tmp))
-			lock_break(lock, &st, aside);
-	}
-	return 0;
-}
-
-int uidmap_lock(const char *dir)
-{
-	struct str tmp = STR_ZERO, lock = STR_ZERO, u = STR_ZERO, aside = STR_ZERO;
-	long long end = io_now_ms() + UIDMAP_LOCK_WAIT;
-	char num[FMT_ULONG];
-	int fd, r = -1, e;
-
-	if (!uniq_name(&u) || !str_0(&u) || !path(&tmp, dir, "tmp/", u.s) ||
-	    !path(&lock, dir, UIDMAP_LOCK, 0)) {
-		errno = ENOMEM;
-		goto out;
-	}
-	fd = open(tmp.s, O_WRONLY | O_CREAT | O_EXCL, 0600);
-	if (fd < 0)
-		goto out;
-	fmt_u(num, (unsigned long long)getpid());
-	if (io_writeall(fd, num, strlen(num)) < 0 || io_writeall(fd, " ", 1) < 0 ||
-	    io_writeall(fd, uniq_host(), strlen(uniq_host())) < 0 ||
-	    close(fd) < 0) {
-		unlink(tmp.s);
-		goto out;
-	}
-	for (;;) {
-		r = lock_try(tmp.s, lock.s, &aside);
-		if (r != 0)
-			break;
-		if (io_now_ms() > end) {
-			errno = EAGAIN;
-			r = -1;
-			break;
-		}
-		nap();
-	}
-	e = errno;
-	unlink(tmp.s);
-	errno = e;
-	r = r > 0 ? 0 : -1;
-out:
-	e = errno;
-	str_free(&tmp);
-	str_free(&lock);
-	str_free(&u);
-	str_free(&aside);
-	errno = e;
-	return r;
-}
-
-void uidmap_unlock(const char *dir)
-{
-	struct str lock = STR_ZERO;
-
-	if (path(&lock, dir, UIDMAP_LOCK, 0))
-		unlink(lock.s);
-	str_free(&lock);
-}
-
 static int num_at(const char *p, size_t n, size_t *i, char end,
                   unsigned long *v)
 {
@@ -238,6 +109,7 @@ struct ent {
 	char *name;
 	size_t baselen;
 	int recent;
+	int innew;              /* left in new/ (a sync without take_new) */
 	size_t rec;             /* matched file record + 1, 0 none */
 };
 
@@ -421,7 +293,7 @@ static void ents_free(struct sync *s)
 	s->ne = 0;
 }
 
-static int ent_add(struct sync *s, const char *name)
+static int ent_add(struct sync *s, const char *name, int innew)
 {
 	struct ent *e;
 
@@ -439,32 +311,100 @@ static int ent_add(struct sync *s, const char *name)
 	if (!e->name)
 		return -1;
 	e->baselen = byte_chr(name, strlen(name), ':');
-	e->recent = 0;
+	e->recent = innew;
+	e->innew = innew;
 	e->rec = 0;
 	s->ne++;
 	return 0;
 }
 
-static int scan_cur(struct sync *s)
+static int scan_dir(struct sync *s, const char *sub, int innew)
 {
 	struct dirent *d;
 	DIR *dp;
 
-	ents_free(s);
-	if (!path(&s->p, s->dir, "cur", 0))
+	if (!path(&s->p, s->dir, sub, 0))
 		return -1;
 	dp = opendir(s->p.s);
 	if (!dp)
-		return -1;
-	errno = 0;
+		return innew && errno == ENOENT ? 0 : -1;
 	while ((d = readdir(dp))) {
-		if (name_ok(d->d_name) && ent_add(s, d->d_name) < 0) {
+		if (name_ok(d->d_name) && ent_add(s, d->d_name, innew) < 0) {
 			closedir(dp);
 			errno = ENOMEM;
 			return -1;
 		}
 	}
 	closedir(dp);
+	return 0;
+}
+
+static int bkey_cmp(const void *a, const void *b);
+
+struct bkey {
+	const char *s;
+	size_t n;
+	int twin;               /* cur/ has it too */
+};
+
+/* Drops the new/ entries (from index first on) that cur/ also has: a
+ * message moved between the two directory reads. */
+static int drop_twins(struct sync *s, size_t first)
+{
+	struct bkey *k, key;
+	size_t i, nk = s->ne - first, j;
+
+	if (!nk)
+		return 0;
+	k = malloc(nk * sizeof *k);
+	if (!k)
+		return -1;
+	for (i = 0; i < nk; i++) {
+		k[i].s = s->e[first + i].name;
+		k[i].n = s->e[first + i].baselen;
+		k[i].twin = 0;
+	}
+	qsort(k, nk, sizeof *k, bkey_cmp);
+	for (i = 0; i < first; i++) {
+		struct bkey *hit;
+
+		key.s = s->e[i].name;
+		key.n = s->e[i].baselen;
+		hit = bsearch(&key, k, nk, sizeof *k, bkey_cmp);
+		if (hit)
+			hit->twin = 1;
+	}
+	for (i = first, j = first; i < s->ne; i++) {
+		struct bkey *hit;
+
+		key.s = s->e[i].name;
+		key.n = s->e[i].baselen;
+		hit = bsearch(&key, k, nk, sizeof *k, bkey_cmp);
+		if (!hit || !hit->twin)
+			s->e[j++] = s->e[i];
+		else
+			free(s->e[i].name);
+	}
+	s->ne = j;
+	free(k);
+	return 0;
+}
+
+/* cur/, and without take_new new/ as well, its messages left there:
+ * EXAMINE and STATUS must not move them (they stay \Recent for the
+ * next SELECT) but still see them. */
+static int scan_cur(struct sync *s, int takenew)
+{
+	size_t first;
+
+	ents_free(s);
+	if (scan_dir(s, "cur", 0) < 0)
+		return -1;
+	first = s->ne;
+	if (takenew)
+		return 0;
+	if (scan_dir(s, "new", 1) < 0 || drop_twins(s, first) < 0)
+		return -1;
 	return 0;
 }
 
@@ -490,11 +430,6 @@ static size_t match(struct sync *s)
 	return missing;
 }
 
-struct bkey {
-	const char *s;
-	size_t n;
-};
-
 static int bkey_cmp(const void *a, const void *b)
 {
 	const struct bkey *x = a, *y = b;
@@ -504,8 +439,9 @@ static int bkey_cmp(const void *a, const void *b)
 	return c ? c : (x->n > y->n) - (x->n < y->n);
 }
 
-/* Entries unknown to the file that this sync moved from new/ are recent:
- * the moved bases sorted, each unknown entry looked up. */
+/* Entries this sync moved from new/ are recent (known to the file too,
+ * when EXAMINE or STATUS saw them there): the moved bases sorted, each
+ * entry looked up. */
 static int mark_recent(struct sync *s)
 {
 	struct bkey *k, key;
@@ -525,8 +461,6 @@ static int mark_recent(struct sync *s)
 	}
 	qsort(k, nk, sizeof *k, bkey_cmp);
 	for (i = 0; i < s->ne; i++) {
-		if (s->e[i].rec)
-			continue;
 		key.s = s->e[i].name;
 		key.n = s->e[i].baselen;
 		if (bsearch(&key, k, nk, sizeof *k, bkey_cmp))
@@ -562,6 +496,7 @@ static int rec_add(struct uidmap *m, unsigned long uid, struct ent *e)
 	r->name = e->name;
 	r->baselen = e->baselen;
 	r->recent = e->recent;
+	r->innew = e->innew;
 	e->name = 0;            /* now m's */
 	return 0;
 }
@@ -679,11 +614,11 @@ static int sync_run(struct sync *s, struct uidmap *m, int takenew)
 		return -1;
 	if (takenew && take_new(s) < 0)
 		return -1;
-	if (scan_cur(s) < 0)
+	if (scan_cur(s, takenew) < 0)
 		return -1;
 	/* a rename for flags by another program while cur/ was read may
 	 * have hidden a file: look once more before calling it gone */
-	if (match(s) && (scan_cur(s) < 0 || (match(s), 0)))
+	if (match(s) && (scan_cur(s, takenew) < 0 || (match(s), 0)))
 		return -1;
 	if (mark_recent(s) < 0 || result(s, m) < 0)
 		return -1;

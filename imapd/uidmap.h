@@ -32,7 +32,8 @@ struct uidmap_rec {
 	unsigned long uid;
 	char *name;             /* the file name in cur/, NUL-terminated */
 	size_t baselen;         /* its unique part, before ':' */
-	int recent;             /* moved from new/ by this sync */
+	int recent;             /* moved from new/ by this sync, or in new/ */
+	int innew;              /* still in new/: name is the file there */
 };
 
 struct uidmap {
@@ -49,7 +50,8 @@ int uidmap_lock(const char *dir);
 void uidmap_unlock(const char *dir);
 
 /* With the lock held: reads dir/quail-uidlist, moves new/ messages to
- * cur/ (when take_new; they are marked recent), reads cur/, gives UIDs
+ * cur/ (when take_new; they are marked recent), reads cur/ (and without
+ * take_new new/, whose messages stay there, recent and innew), gives UIDs
  * to messages it has not seen before in arrival order, forgets messages
  * that are gone, writes the file back when anything changed, and fills
  * m with the result. 0 ok, -1 error (errno). */

@@ -139,12 +139,22 @@ static void test_sync(void)
 	CHECK(uidmap_sync(dir, &m, 1) == 0);
 	CHECK(m.n == 3 && m.next == 5 && m.changed);
 	put("new", "1.M1P1Q9.h");
+	/* without take_new, new/ is seen in place: a UID, recent, innew */
 	CHECK(uidmap_sync(dir, &m, 0) == 0);
-	CHECK(m.n == 3);                /* new/ left alone */
+	CHECK(m.n == 4 && m.r[3].uid == 5 && m.r[3].innew && m.r[3].recent &&
+	      !strcmp(m.r[3].name, "1.M1P1Q9.h") && !m.r[0].innew);
+	snprintf(from, sizeof from, "%s/new/1.M1P1Q9.h", dir);
+	CHECK(access(from, F_OK) == 0);
+	/* taken later, it keeps the UID and is recent for the taker */
 	CHECK(uidmap_sync(dir, &m, 1) == 0);
-	CHECK(m.n == 4 && m.r[3].uid == 5 && m.next == 6 &&
+	CHECK(m.n == 4 && m.r[3].uid == 5 && m.next == 6 && m.r[3].recent &&
+	      !m.r[3].innew && access(from, F_OK) < 0 &&
 	      m.validity == validity && uidmap_find(&m, B("1.M1P1Q9.h")) ==
 	      &m.r[3]);
+	/* caught in new/ and cur/ at once (moved between the reads): one */
+	put("new", "1.M1P1Q9.h");
+	CHECK(uidmap_sync(dir, &m, 0) == 0 && m.n == 4 && !m.r[3].innew);
+	CHECK(unlink(from) == 0);
 	/* files starting with '.' are not messages */
 	put("cur", ".hidden");
 	CHECK(uidmap_sync(dir, &m, 1) == 0 && m.n == 4);

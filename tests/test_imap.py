@@ -567,6 +567,185 @@ def test_folders(fx):
 	w.check_clean()
 
 
+def test_examine_leaves_new(fx):
+	"""EXAMINE shows new/ messages (\\Recent) without moving them or
+	setting \\Seen; the SELECT that follows takes them and they keep
+	their UIDs and stay \\Recent for it; STATUS counts them in place."""
+	w = World(fx)
+	w.deliver(message("one"))
+	w.deliver(message("two"))
+	c = w.client()
+	typ, d = c.status("INBOX", "(MESSAGES RECENT UNSEEN UIDNEXT)")
+	check(b"MESSAGES 2" in d[0] and b"RECENT 2" in d[0] and
+	      b"UNSEEN 2" in d[0] and b"UIDNEXT 3" in d[0], "STATUS %r" % d)
+	typ, d = c.select("INBOX", readonly=True)
+	check(typ == "OK" and d == [b"2"], "EXAMINE %r" % d)
+	check(c.response("RECENT")[1] == [b"2"], "EXAMINE RECENT")
+	typ, d = c.uid("SEARCH", "ALL")
+	uids = d[0].split()
+	check(len(uids) == 2, "uids %r" % d)
+	check(fetch1(c, "1", "BODY[]") == crlf(message("one")), "FETCH in new/")
+	typ, d = c.fetch("1:2", "FLAGS")
+	check(all(b"\\Recent" in x and b"\\Seen" not in x for x in d),
+	      "flags %r" % d)
+	check(len(w.names(sub="new")) == 2 and not w.names(), "EXAMINE moved "
+	      "files: new %r cur %r" % (w.names(sub="new"), w.names()))
+	# another session selects: it takes them, same UIDs, \Recent there
+	b = w.client()
+	typ, d = b.select("INBOX")
+	check(b.response("RECENT")[1] == [b"2"], "SELECT RECENT after EXAMINE")
+	typ, d = b.uid("SEARCH", "ALL")
+	check(d[0].split() == uids, "UIDs %r, were %r" % (d, uids))
+	check(not w.names(sub="new") and len(w.names()) == 2, "not taken")
+	b.store("1", "+FLAGS", "(\\Seen)")
+	# the read-only view follows the rename into cur/
+	c.noop()
+	check(fetch1(c, "2", "BODY.PEEK[]") == crlf(message("two")),
+	      "FETCH after the move to cur/")
+	typ, d = c.fetch("1", "FLAGS")
+	check(b"\\Seen" in d[0], "flags after move %r" % d)
+	c.logout()
+	b.logout()
+	w.check_clean()
+
+
+def test_keywords(fx):
+	"""Keywords are Maildir letters a-z named in dovecot-keywords: STORE,
+	FETCH, SEARCH KEYWORD/UNKEYWORD, APPEND, COPY into a folder with
+	other letters, another session sees them, 26 at most."""
+	w = World(fx)
+	w.deliver(message("one"))
+	w.deliver(message("two"))
+	c = w.client()
+	typ, d = c.select("INBOX")
+	pf = c.response("PERMANENTFLAGS")[1]
+	check(pf and b"\\*" in pf[0], "PERMANENTFLAGS %r" % pf)
+	other = w.client(select="INBOX")
+	typ, d = c.store("1", "+FLAGS", "($Forwarded Work)")
+	check(typ == "OK" and b"$Forwarded" in d[0] and b"Work" in d[0],
+	      "STORE %r" % d)
+	fl = c.response("FLAGS")[1]
+	check(fl and b"$Forwarded Work" in fl[-1], "untagged FLAGS %r" % fl)
+	kwf = os.path.join(w.maildir(), "dovecot-keywords")
+	check(open(kwf).read() == "0 $Forwarded\n1 Work\n", "keyword file")
+	check(any(n.endswith(":2,ab") for n in w.names()), "letters %r" %
+	      w.names())
+	typ, d = c.fetch("1", "FLAGS")
+	check(b"(FLAGS ($Forwarded Work" in d[0], "FETCH %r" % d)
+	# case-insensitive, no second letter
+	c.store("2", "+FLAGS", "(work)")
+	check(open(kwf).read() == "0 $Forwarded\n1 Work\n", "keyword file")
+
+	def srch(*crit):
+		typ, d = c.search(None, *crit)
+		check(typ == "OK", "SEARCH %r %r" % (crit, d))
+		return d[0].split()
+	check(srch("KEYWORD", "Work") == [b"1", b"2"], "KEYWORD")
+	check(srch("KEYWORD", "$forwarded") == [b"1"], "KEYWORD ci")
+	check(srch("UNKEYWORD", "$Forwarded") == [b"2"], "UNKEYWORD")
+	check(srch("KEYWORD", "Never") == [], "KEYWORD unknown")
+	check(srch("UNKEYWORD", "Never") == [b"1", b"2"], "UNKEYWORD unknown")
+	c.store("1", "-FLAGS", "(Work)")
+	check(srch("KEYWORD", "Work") == [b"2"], "after -FLAGS")
+	# the other session learns the names and sees the flags
+	other.noop()
+	typ, d = other.fetch("1:2", "FLAGS")
+	check(b"$Forwarded" in d[0] and b"Work" in d[1], "other %r" % d)
+	# COPY into a folder whose letters differ
+	check(c.create("Play")[0] == "OK", "CREATE")
+	typ, d = c.append("Play", "(Junk \\Seen)", None, crlf(message("ap")))
+	check(typ == "OK", "APPEND %r" % d)
+	typ, d = c.copy("1", "Play")
+	check(typ == "OK", "COPY %r" % d)
+	pkw = os.path.join(w.maildir(), ".Play", "dovecot-keywords")
+	check(open(pkw).read() == "0 Junk\n1 $Forwarded\n", "Play keywords %r"
+	      % open(pkw).read())
+	c.select("Play")
+	typ, d = c.fetch("1:2", "FLAGS")
+	check(b"Junk" in d[0] and b"\\Seen" in d[0] and
+	      b"$Forwarded" in d[1] and b"Junk" not in d[1], "Play %r" % d)
+	# 26 letters, then NO [LIMIT]
+	many = " ".join("k%d" % i for i in range(24))
+	typ, d = c.store("1", "+FLAGS.SILENT", "(%s)" % many)
+	check(typ == "OK", "24 more %r" % d)
+	typ, d = c.store("1", "+FLAGS", "(onetoomany)")
+	check(typ == "NO" and b"[LIMIT]" in d[0], "27th %r" % d)
+	typ, d = c.store("1", "+FLAGS", "(k3 \\Flagged)")
+	check(typ == "OK", "known keyword when full %r" % d)
+	typ, d = c.select("Play")
+	pf = c.response("PERMANENTFLAGS")[1]
+	check(pf and b"\\*" not in pf[0] and b"k23" in pf[0], "full %r" % pf)
+	c.logout()
+	other.logout()
+	w.check_clean()
+
+
+def test_quota(fx):
+	"""Maildir++ quota from maildirsize's quota line (or $QUOTA):
+	GETQUOTAROOT/GETQUOTA report it, APPEND, COPY and MOVE past it get
+	NO [OVERQUOTA], Trash is not counted."""
+	w = World(fx)
+	msgs = [message("q%d" % i) for i in range(2)]
+	for m in msgs:
+		w.deliver(m)
+	size = sum(len(m) for m in msgs)
+	with open(os.path.join(w.maildir(), "maildirsize"), "w") as f:
+		f.write("100000S,3C\n%d 2\n" % size)
+	os.chown(os.path.join(w.maildir(), "maildirsize"), w.uid, w.gid)
+	c = w.client()
+	typ, d = c.capability()
+	check(b" QUOTA " in d[0] and b"QUOTA=RES-STORAGE" in d[0] and
+	      b"QUOTA=RES-MESSAGE" in d[0], "CAPABILITY %r" % d)
+	typ, d = c.getquotaroot("INBOX")
+	check(typ == "OK" and d[0] == [b'"INBOX" ""'] and
+	      d[1] == [b'"" (STORAGE %d 97 MESSAGE 2 3)' % ((size + 1023) // 1024)],
+	      "GETQUOTAROOT %r" % d)
+	typ, d = c.append("INBOX", None, None, crlf(message("fits")))
+	check(typ == "OK", "APPEND within quota %r" % d)
+	typ, d = c.append("INBOX", None, None, crlf(message("over")))
+	check(typ == "NO" and b"[OVERQUOTA]" in d[0], "APPEND over %r" % d)
+	typ, d = c.getquota('""')
+	check(typ == "OK" and b"MESSAGE 3 3" in d[0], "GETQUOTA %r" % d)
+	check(c.getquota("nope")[0] == "NO", "GETQUOTA of an unknown root")
+	check(c._simple_command("SETQUOTA", '""', "(STORAGE 1)")[0] == "NO",
+	      "SETQUOTA")
+	check(c.create("Play")[0] == "OK", "CREATE")
+	c.select("INBOX")
+	typ, d = c.copy("1", "Play")
+	check(typ == "NO" and b"[OVERQUOTA]" in d[0], "COPY over %r" % d)
+	typ, d = c.copy("1", "Trash")
+	check(typ == "OK", "COPY to Trash %r" % d)
+	c.select("Trash")
+	typ, d = c._simple_command("MOVE", "1", "INBOX")
+	check(typ == "NO", "MOVE out of Trash over quota %r" % d)
+	typ, d = c.getquotaroot("Nope")
+	check(typ == "NO", "GETQUOTAROOT of a missing folder")
+	c.logout()
+	# no quota: no root, no limit
+	os.unlink(os.path.join(w.maildir(), "maildirsize"))
+	c = w.client()
+	typ, d = c.getquotaroot("INBOX")
+	check(typ == "OK" and d[0] == [b'"INBOX"'], "no quota %r" % d)
+	typ, d = c.append("INBOX", None, None, crlf(message("free")))
+	check(typ == "OK", "APPEND without quota %r" % d)
+	c.logout()
+	w.check_clean()
+
+
+def test_quota_env(fx):
+	"""$QUOTA wins over the file's quota line."""
+	w = World(fx, env={"QUOTA": "2C"})
+	w.deliver(message("a"))
+	w.deliver(message("b"))
+	c = w.client()
+	typ, d = c.getquotaroot("INBOX")
+	check(typ == "OK" and d[1] == [b'"" (MESSAGE 2 2)'], "QUOTA %r" % d)
+	typ, d = c.append("INBOX", None, None, crlf(message("over")))
+	check(typ == "NO" and b"[OVERQUOTA]" in d[0], "APPEND over %r" % d)
+	c.logout()
+	w.check_clean()
+
+
 def test_search(fx):
 	w = World(fx)
 	w.deliver(message("alpha news", body="the quick brown fox\n"))
@@ -596,6 +775,31 @@ def test_search(fx):
 	check(len(d[0].split()) == 3, "UID SEARCH")
 	typ, d = c.search("UTF-8", "SUBJECT", "beta")
 	check(d[0] == b"2", "CHARSET UTF-8")
+	w.check_clean()
+
+
+def test_search_sent(fx):
+	"""SENTBEFORE/SENTON/SENTSINCE go by the Date field's date, its time
+	and zone disregarded; without a usable Date, by INTERNALDATE."""
+	w = World(fx)
+	w.deliver(b"Date: Mon, 2 Mar 2026 23:30:00 -0800\nSubject: a\n\nx\n")
+	w.deliver(b"Date:  5 jan 99 10:00 GMT\nSubject: b\n\nx\n")
+	w.deliver(b"Subject: c\n\nno date\n")
+	w.deliver(b"Date: whenever\nSubject: d\n\nx\n")
+	c = w.client(select="INBOX")
+	today = time.strftime("%d-%b-%Y", time.gmtime())
+
+	def srch(*crit):
+		typ, d = c.search(None, *crit)
+		check(typ == "OK", "SEARCH %r: %r" % (crit, d))
+		return d[0].split()
+	check(srch("SENTON", "2-Mar-2026") == [b"1"], "SENTON")
+	check(srch("SENTON", "05-Jan-1999") == [b"2"], "SENTON 2-digit year")
+	check(srch("SENTBEFORE", "2-Mar-2026") == [b"2"], "SENTBEFORE")
+	check(srch("SENTSINCE", "2-Mar-2026") == [b"1", b"3", b"4"], "SENTSINCE")
+	check(srch("SENTON", today) == [b"3", b"4"], "no Date: INTERNALDATE")
+	check(srch("NOT", "SENTSINCE", "1-Jan-2000") == [b"2"], "NOT")
+	check(bad_of(c, "SEARCH", "SENTON", "2-Foo-2026"), "bad date not BAD")
 	w.check_clean()
 
 
@@ -645,7 +849,7 @@ def tls_world(fx):
 	return w
 
 
-def tls_server(fx, w, starttls=True, **env):
+def tls_server(fx, w, starttls=True, session=IMAPD, **env):
 	"""tcpserver -> quail-tlsd [-n] -> quail-imapd imap.test
 	quail-checkpassword quail-imapd, AUTHPLAINTEXT unset; UCSPITLS=""
 	with -n."""
@@ -654,7 +858,7 @@ def tls_server(fx, w, starttls=True, **env):
 		e["UCSPITLS"] = ""
 	e.update(env)
 	opts = (["-n"] if starttls else []) + ["-t", str(HANDSHAKE_TIMEOUT)]
-	return tls.TlsServer(fx, opts, [IMAPD, "imap.test", CKPW, IMAPD], env=e,
+	return tls.TlsServer(fx, opts, [IMAPD, "imap.test", CKPW, session], env=e,
 	                     name="imaptls" if starttls else "imaps")
 
 
@@ -802,6 +1006,34 @@ def test_imap_tls_starttls(fx):
 
 
 test_imap_tls_starttls.timeout = 60
+
+
+def test_imap_tls_env_cleared(fx):
+	"""After STARTTLS the login stage drops SSLCTLFD, SSLREADFD,
+	SSLWRITEFD and UCSPITLS: the session stage never sees descriptors
+	that are no longer what the names say."""
+	w = tls_world(fx)
+	out = os.path.join(w.homes, "alice", "session.env")
+	wrap = os.path.join(fx.dir, "session-wrap")
+	with open(wrap, "w") as f:
+		f.write("#!/bin/sh\nenv > %s\nexec %s\n" % (out, IMAPD))
+	os.chmod(wrap, 0o755)
+	srv = tls_server(fx, w, session=wrap)
+	c = tls_client(fx, IMAP4, srv)
+	typ, d = c.starttls(ssl_context=tls.client_ctx(fx))
+	check(typ == "OK", "STARTTLS %r" % d)
+	typ, _ = c.login("alice@" + DOMAIN, PASSWORD)
+	check(typ == "OK", "LOGIN in TLS")
+	c.logout()
+	with open(out) as f:
+		names = [l.split("=", 1)[0] for l in f.read().splitlines()]
+	check("QUAIL_IMAP_TAG" in names, "wrapper env %r" % names)
+	for n in ("SSLCTLFD", "SSLREADFD", "SSLWRITEFD", "UCSPITLS"):
+		check(n not in names, "%s left in the session's environment" % n)
+	tls_check_clean(srv, 1)
+
+
+test_imap_tls_env_cleared.timeout = 60
 
 
 def test_imap_tls_injection(fx):
