@@ -190,8 +190,11 @@ static int msg_append(struct mailbox *mb, struct uidmap_rec *r)
 	m = &mb->m[mb->n++];
 	memset(m, 0, sizeof *m);
 	m->uid = r->uid;
-	m->name = r->name;
-	r->name = 0;
+	m->name = strdup(r->name);
+	if (!m->name) {
+		mb->n--;
+		return -1;
+	}
 	m->baselen = r->baselen;
 	m->flags = msg_flags_of(m->name);
 	m->recent = (unsigned char)r->recent;
@@ -251,10 +254,13 @@ static void merge_known(struct session *s, struct uidmap *map, size_t *j)
 		}
 		if (strcmp(m->name, map->r[*j].name) ||
 		    m->innew != map->r[*j].innew) {
+			char *nm = strdup(map->r[*j].name);
+
+			if (!nm)
+				die_nomem();
 			m->innew = (unsigned char)map->r[*j].innew;
 			free(m->name);
-			m->name = map->r[*j].name;
-			map->r[*j].name = 0;
+			m->name = nm;
 			m->baselen = map->r[*j].baselen;
 			f = msg_flags_of(m->name);
 			if (f != m->flags && !m->gone) {
@@ -412,6 +418,8 @@ int mb_select(struct session *s, const char *name, size_t n, int readonly)
 	memcpy(mb->name, name, n);
 	mb->name[n] = 0;
 	mb->readonly = readonly;
+	/* SELECT always answers EXISTS and RECENT, even for an empty folder */
+	mb->exists = mb->recent = (size_t)-1;
 	if (mb_sync(s, 1) < 0) {
 		view_free(mb);
 		reply_errno(s, "SELECT");

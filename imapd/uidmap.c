@@ -18,7 +18,8 @@
 #include "uidmap.h"
 #include "uniq.h"
 
-#define UIDMAP_MAGIC "QUAIL-UIDLIST 1 "
+#define UIDMAP_MAGIC "QUAIL-UIDLIST "
+#define STAMP_NUMS 12
 
 static int path(struct str *p, const char *dir, const char *a, const char *b)
 {
@@ -27,50 +28,201 @@ static int path(struct str *p, const char *dir, const char *a, const char *b)
 	       (!b || str_cats(p, b)) && str_0(p);
 }
 
-static int num_at(const char *p, size_t n, size_t *i, char end,
-                  unsigned long *v)
+/* A decimal number up to max, then end. */
+static int dec_at(const char *p, size_t n, size_t *i, char end,
+                  unsigned long long max, unsigned long long *v)
 {
 	size_t start = *i;
-	unsigned long long x;
 
 	while (*i < n && p[*i] >= '0' && p[*i] <= '9')
 		(*i)++;
-	if (*i == start || *i - start > 10 || *i >= n || p[*i] != end ||
-	    !scan_ulong(p + start, *i - start, &x) || x == 0 ||
-	    x > 0xffffffffULL)
+	if (*i == start || *i - start > 20 || *i >= n || p[*i] != end ||
+	    !scan_ulong(p + start, *i - start, v) || *v > max)
 		return 0;
 	(*i)++;
+	return 1;
+}
+
+static int num_at(const char *p, size_t n, size_t *i, char end,
+                  unsigned long *v)
+{
+	unsigned long long x;
+
+	if (!dec_at(p, n, i, end, 0xffffffffULL, &x) || x == 0)
+		return 0;
 	*v = (unsigned long)x;
 	return 1;
 }
 
-int uidmap_parse(const char *p, size_t n, unsigned long *validity,
-                 unsigned long *next,
-                 int (*line)(void *, unsigned long, const char *, size_t),
+/* The stamp's fields in file order. */
+static unsigned long long stamp_get(const struct uidmap_stamp *st, int k)
+{
+	const struct uidmap_dirstamp *d = &st->d[k / 6];
+
+	switch (k % 6) {
+	case 0: return (unsigned long long)d->msec;
+	case 1: return (unsigned long long)d->mnsec;
+	case 2: return (unsigned long long)d->csec;
+	case 3: return (unsigned long long)d->cnsec;
+	case 4: return d->size;
+	default: return d->ino;
+	}
+}
+
+static void stamp_set(struct uidmap_stamp *st, int k, unsigned long long v)
+{
+	struct uidmap_dirstamp *d = &st->d[k / 6];
+
+	switch (k % 6) {
+	case 0: d->msec = (long long)v; break;
+	case 1: d->mnsec = (long long)v; break;
+	case 2: d->csec = (long long)v; break;
+	case 3: d->cnsec = (long long)v; break;
+	case 4: d->size = v; break;
+	default: d->ino = v; break;
+	}
+}
+
+static int head_parse(const char *p, size_t n, size_t *i,
+                      struct uidmap_head *h)
+{
+	unsigned long long v;
+	int k;
+
+	memset(h, 0, sizeof *h);
+	*i = sizeof UIDMAP_MAGIC - 1;
+	if (n < *i + 2 || memcmp(p, UIDMAP_MAGIC, *i) ||
+	    (p[*i] != '1' && p[*i] != '2') || p[*i + 1] != ' ')
+		return 0;
+	h->version = p[*i] - '0';
+	*i += 2;
+	if (!num_at(p, n, i, ' ', &h->validity))
+		return 0;
+	if (h->version == 1)
+		return num_at(p, n, i, '\n', &h->next);
+	if (!num_at(p, n, i, ' ', &h->next))
+		return 0;
+	for (k = 0; k < STAMP_NUMS; k++) {
+		if (!dec_at(p, n, i, k < STAMP_NUMS - 1 ? ' ' : '\n',
+		            0x7fffffffffffffffULL, &v))
+			return 0;
+		stamp_set(&h->stamp, k, v);
+	}
+	return 1;
+}
+
+int uidmap_parse(const char *p, size_t n, struct uidmap_head *h,
+                 int (*line)(void *, unsigned long, const char *, size_t,
+                             int),
                  void *arg)
 {
-	size_t i = sizeof UIDMAP_MAGIC - 1;
+	size_t i;
 	unsigned long last = 0, uid;
 
-	if (n < i || memcmp(p, UIDMAP_MAGIC, i))
-		return 0;
-	if (!num_at(p, n, &i, ' ', validity) || !num_at(p, n, &i, '\n', next))
+	if (!head_parse(p, n, &i, h))
 		return 0;
 	while (i < n) {
 		size_t e;
+		int innew = 0;
 
-		if (!num_at(p, n, &i, ' ', &uid) || uid <= last || uid >= *next)
+		if (!num_at(p, n, &i, ' ', &uid) || uid <= last || uid >= h->next)
 			return 0;
+		if (h->version == 2 && n - i > 4 && !memcmp(p + i, "new/", 4)) {
+			innew = 1;
+			i += 4;
+		}
 		e = i + byte_chr(p + i, n - i, '\n');
-		if (e == n || e == i || memchr(p + i, '/', e - i) ||
-		    memchr(p + i, ':', e - i))
+		if (e == n || e == i || e - i > UIDMAP_NAME_MAX ||
+		    memchr(p + i, '/', e - i) || memchr(p + i, 0, e - i) ||
+		    p[i] == '.' ||
+		    (h->version == 1 && memchr(p + i, ':', e - i)))
 			return 0;
-		if (!line(arg, uid, p + i, e - i))
+		if (!line(arg, uid, p + i, e - i, innew))
 			return 0;
 		last = uid;
 		i = e + 1;
 	}
 	return 1;
+}
+
+static void dirstamp_of(struct uidmap_dirstamp *d, const struct stat *st)
+{
+	d->msec = (long long)st->st_mtim.tv_sec;
+	d->mnsec = st->st_mtim.tv_nsec;
+	d->csec = (long long)st->st_ctim.tv_sec;
+	d->cnsec = st->st_ctim.tv_nsec;
+	d->size = (unsigned long long)st->st_size;
+	d->ino = (unsigned long long)st->st_ino;
+}
+
+int uidmap_stamp_take(const char *dir, struct uidmap_stamp *st)
+{
+	static const char *const sub[2] = { "new", "cur" };
+	struct str p = STR_ZERO;
+	struct stat sb;
+	int k, e;
+
+	memset(st, 0, sizeof *st);
+	for (k = 0; k < 2; k++) {
+		if (!path(&p, dir, sub[k], 0)) {
+			str_free(&p);
+			errno = ENOMEM;
+			return -1;
+		}
+		if (stat(p.s, &sb) < 0) {
+			e = errno;
+			str_free(&p);
+			memset(st, 0, sizeof *st);
+			errno = e;
+			return -1;
+		}
+		dirstamp_of(&st->d[k], &sb);
+	}
+	str_free(&p);
+	return 0;
+}
+
+/* t is at least UIDMAP_TRUST_SECS before now. */
+static int time_old(long long sec, long long nsec, const struct timespec *now)
+{
+	long long ns = ((long long)now->tv_sec - sec) * 1000000000LL +
+	               ((long long)now->tv_nsec - nsec);
+
+	return sec > 0 && (long long)now->tv_sec - sec < 1000000000LL &&
+	       ns >= UIDMAP_TRUST_SECS * 1000000000LL;
+}
+
+int uidmap_stamp_trusted(const struct uidmap_stamp *st,
+                         const struct timespec *now)
+{
+	int k;
+
+	/* ctime need only match: once mtime is old, any change sets it */
+	for (k = 0; k < 2; k++)
+		if (!st->d[k].ino ||
+		    !time_old(st->d[k].msec, st->d[k].mnsec, now) ||
+		    st->d[k].csec <= 0)
+			return 0;
+	return 1;
+}
+
+static int stamp_eq(const struct uidmap_stamp *a, const struct uidmap_stamp *b)
+{
+	int k;
+
+	for (k = 0; k < 2; k++)
+		if (a->d[k].msec != b->d[k].msec || a->d[k].mnsec != b->d[k].mnsec ||
+		    a->d[k].csec != b->d[k].csec || a->d[k].cnsec != b->d[k].cnsec ||
+		    a->d[k].size != b->d[k].size || a->d[k].ino != b->d[k].ino)
+			return 0;
+	return 1;
+}
+
+int uidmap_may_skip(const struct uidmap_stamp *file,
+                    const struct uidmap_stamp *disk,
+                    const struct timespec *now)
+{
+	return stamp_eq(file, disk) && uidmap_stamp_trusted(disk, now);
 }
 
 static unsigned long long lead_num(const char *s, size_t *i)
@@ -116,15 +268,22 @@ struct ent {
 struct filerec {
 	unsigned long uid;
 	const char *base;       /* into the file's text */
-	size_t len;
+	size_t len;             /* of the base */
+	size_t namelen;         /* of the whole name */
+	int innew;
 	size_t ent;             /* matched entry + 1 */
 };
 
 struct sync {
 	const char *dir;
 	struct str text, p, q;
+	struct uidmap_head h;   /* from the file */
 	unsigned long validity, next;
 	int valid;
+	struct uidmap_stamp disk; /* new/ and cur/ before they were read */
+	int trusted;            /* disk is old enough to be written */
+	int renamed;            /* a known message's name differs */
+	int damaged;
 	struct filerec *f;
 	size_t nf, fcap;
 	size_t *hash;           /* file record + 1, open addressing */
@@ -143,60 +302,83 @@ static uint32_t hash_b(const char *p, size_t n)
 	return h;
 }
 
-static int file_line(void *arg, unsigned long uid, const char *b, size_t n)
+static int file_line(void *arg, unsigned long uid, const char *b, size_t n,
+                     int innew)
 {
 	struct sync *s = arg;
+	struct filerec *f;
 
 	if (s->nf == s->fcap) {
-		size_t cap = s->fcap ? s->fcap * 2 : 256;
-		struct filerec *f = realloc(s->f, cap * sizeof *f);
+		size_t cap = s->fcap ? s->fcap * 2 : 1024;
 
+		f = reallocarray(s->f, cap, sizeof *f);
 		if (!f)
 			return 0;
 		s->f = f;
 		s->fcap = cap;
 	}
-	s->f[s->nf].uid = uid;
-	s->f[s->nf].base = b;
-	s->f[s->nf].len = n;
-	s->f[s->nf].ent = 0;
-	s->nf++;
+	f = &s->f[s->nf++];
+	f->uid = uid;
+	f->base = b;
+	f->len = byte_chr(b, n, ':');
+	f->namelen = n;
+	f->innew = innew;
+	f->ent = 0;
 	return 1;
+}
+
+/* The whole file in one read: its size is known, and it is replaced by
+ * rename, never written in place. */
+static int file_slurp(struct sync *s, int fd)
+{
+	struct stat st;
+	size_t want;
+	ssize_t k;
+
+	if (fstat(fd, &st) < 0)
+		return -1;
+	want = (size_t)st.st_size + 1;
+	s->text.len = 0;
+	for (;;) {
+		if (s->text.cap - s->text.len < want && !str_ready(&s->text, want)) {
+			errno = ENOMEM;
+			return -1;
+		}
+		k = read(fd, s->text.s + s->text.len, s->text.cap - s->text.len);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -1;
+		if (k == 0)
+			return 0;
+		s->text.len += (size_t)k;
+		want = 65536;
+	}
 }
 
 static int file_read(struct sync *s)
 {
-	char buf[65536];
-	ssize_t k;
-	int fd;
+	int fd, r, e;
 
 	if (!path(&s->p, s->dir, UIDMAP_FILE, 0))
 		return -1;
 	fd = open(s->p.s, O_RDONLY);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -1;
-	s->text.len = 0;
-	while ((k = read(fd, buf, sizeof buf)) != 0) {
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			close(fd);
-			return -1;
-		}
-		if (!str_catb(&s->text, buf, (size_t)k)) {
-			close(fd);
-			errno = ENOMEM;
-			return -1;
-		}
-	}
+	r = file_slurp(s, fd);
+	e = errno;
 	close(fd);
+	errno = e;
+	if (r < 0)
+		return -1;
 	s->nf = 0;
-	if (!uidmap_parse(s->text.s, s->text.len, &s->validity, &s->next,
-	                  file_line, s)) {
-		log_kv("warn", "event", "uidlist_damaged", "file", s->p.s, NULL);
+	if (!uidmap_parse(s->text.s, s->text.len, &s->h, file_line, s)) {
+		s->damaged = 1;
 		s->nf = 0;
 		return 0;
 	}
+	s->validity = s->h.validity;
+	s->next = s->h.next;
 	s->valid = 1;
 	return 0;
 }
@@ -421,8 +603,14 @@ static size_t match(struct sync *s)
 
 		s->e[i].rec = 0;
 		if (r && !s->f[r - 1].ent) {
+			const struct filerec *f = &s->f[r - 1];
+
 			s->f[r - 1].ent = i + 1;
 			s->e[i].rec = r;
+			if (f->innew != s->e[i].innew ||
+			    strlen(s->e[i].name) != f->namelen ||
+			    memcmp(s->e[i].name, f->base, f->namelen))
+				s->renamed = 1;
 		}
 	}
 	for (i = 0; i < s->nf; i++)
@@ -478,14 +666,15 @@ static int arrival_cmp(const void *a, const void *b)
 	return uidmap_arrival_cmp(x->name, y->name);
 }
 
-static int rec_add(struct uidmap *m, unsigned long uid, struct ent *e)
+static int rec_add(struct uidmap *m, unsigned long uid, const char *name,
+                   size_t baselen, int recent, int innew)
 {
 	struct uidmap_rec *r;
 
 	if (m->n == m->cap) {
 		size_t cap = m->cap ? m->cap * 2 : 256;
 
-		r = realloc(m->r, cap * sizeof *r);
+		r = reallocarray(m->r, cap, sizeof *r);
 		if (!r)
 			return -1;
 		m->r = r;
@@ -493,11 +682,32 @@ static int rec_add(struct uidmap *m, unsigned long uid, struct ent *e)
 	}
 	r = &m->r[m->n++];
 	r->uid = uid;
-	r->name = e->name;
-	r->baselen = e->baselen;
-	r->recent = e->recent;
-	r->innew = e->innew;
-	e->name = 0;            /* now m's */
+	r->name = name;
+	r->baselen = baselen;
+	r->recent = recent;
+	r->innew = innew;
+	return 0;
+}
+
+/* The names copied into one buffer m owns. */
+static int names_keep(struct uidmap *m)
+{
+	size_t i, total = 0, k;
+	char *b;
+
+	for (i = 0; i < m->n; i++)
+		if (__builtin_add_overflow(total, strlen(m->r[i].name) + 1, &total))
+			return -1;
+	b = malloc(total ? total : 1);
+	if (!b)
+		return -1;
+	for (i = 0, total = 0; i < m->n; i++) {
+		k = strlen(m->r[i].name) + 1;
+		memcpy(b + total, m->r[i].name, k);
+		m->r[i].name = b + total;
+		total += k;
+	}
+	m->buf = b;
 	return 0;
 }
 
@@ -505,21 +715,25 @@ static int rec_add(struct uidmap *m, unsigned long uid, struct ent *e)
  * arrival order with new UIDs. */
 static int result(struct sync *s, struct uidmap *m)
 {
-	struct ent **u = 0;
+	struct ent **u = 0, *e;
 	size_t i, nu = 0;
 
-	for (i = 0; i < s->nf; i++)
-		if (s->f[i].ent &&
-		    rec_add(m, s->f[i].uid, &s->e[s->f[i].ent - 1]) < 0)
+	for (i = 0; i < s->nf; i++) {
+		if (!s->f[i].ent)
+			continue;
+		e = &s->e[s->f[i].ent - 1];
+		if (rec_add(m, s->f[i].uid, e->name, e->baselen, e->recent,
+		            e->innew) < 0)
 			return -1;
+	}
 	for (i = 0; i < s->ne; i++)
-		nu += s->e[i].rec == 0 && s->e[i].name;
+		nu += s->e[i].rec == 0;
 	if (nu) {
 		u = malloc(nu * sizeof *u);
 		if (!u)
 			return -1;
 		for (i = 0, nu = 0; i < s->ne; i++)
-			if (s->e[i].rec == 0 && s->e[i].name)
+			if (s->e[i].rec == 0)
 				u[nu++] = &s->e[i];
 		qsort(u, nu, sizeof *u, arrival_cmp);
 	}
@@ -529,29 +743,52 @@ static int result(struct sync *s, struct uidmap *m)
 			errno = EOVERFLOW;
 			return -1;
 		}
-		if (rec_add(m, s->next++, u[i]) < 0) {
+		if (rec_add(m, s->next++, u[i]->name, u[i]->baselen,
+		            u[i]->recent, u[i]->innew) < 0) {
 			free(u);
 			return -1;
 		}
 	}
 	free(u);
-	m->changed = nu > 0 || m->n != s->nf || !s->valid;
+	if (names_keep(m) < 0)
+		return -1;
+	/* UIDs must be kept whenever the set changed; a new stamp and the
+	 * names are worth writing only once the stamp can be trusted */
+	m->changed = nu > 0 || m->n != s->nf || !s->valid ||
+	             (s->trusted && (s->renamed || s->h.version != 2 ||
+	                             !stamp_eq(&s->disk, &s->h.stamp)));
 	return 0;
+}
+
+static int head_put(struct str *t, const struct uidmap *m,
+                    const struct uidmap_stamp *st)
+{
+	int k;
+
+	if (!str_cats(t, UIDMAP_MAGIC) || !str_cats(t, "2 ") ||
+	    !str_catu(t, m->validity) || !str_catc(t, ' ') ||
+	    !str_catu(t, m->next))
+		return 0;
+	for (k = 0; k < STAMP_NUMS; k++)
+		if (!str_catc(t, ' ') || !str_catu(t, stamp_get(st, k)))
+			return 0;
+	return str_catc(t, '\n');
 }
 
 static int file_write(struct sync *s, const struct uidmap *m)
 {
+	struct uidmap_stamp none;
 	struct str t = STR_ZERO;
 	size_t i;
 	int fd, e;
 
-	if (!str_cats(&t, UIDMAP_MAGIC) || !str_catu(&t, m->validity) ||
-	    !str_catc(&t, ' ') || !str_catu(&t, m->next) || !str_catc(&t, '\n'))
+	memset(&none, 0, sizeof none);
+	if (!head_put(&t, m, s->trusted ? &s->disk : &none))
 		goto nomem;
 	for (i = 0; i < m->n; i++)
 		if (!str_catu(&t, m->r[i].uid) || !str_catc(&t, ' ') ||
-		    !str_catb(&t, m->r[i].name, m->r[i].baselen) ||
-		    !str_catc(&t, '\n'))
+		    (m->r[i].innew && !str_cats(&t, "new/")) ||
+		    !str_cats(&t, m->r[i].name) || !str_catc(&t, '\n'))
 			goto nomem;
 	if (!path(&s->p, s->dir, UIDMAP_FILE, ".tmp") ||
 	    !path(&s->q, s->dir, UIDMAP_FILE, 0))
@@ -593,19 +830,77 @@ static void sync_free(struct sync *s)
 
 void uidmap_free(struct uidmap *m)
 {
-	size_t i;
-
-	for (i = 0; i < m->n; i++)
-		free(m->r[i].name);
 	free(m->r);
+	free(m->buf);
 	m->r = 0;
+	m->buf = 0;
 	m->n = m->cap = 0;
 }
 
-static int sync_run(struct sync *s, struct uidmap *m, int takenew)
+/* The file's records as they are, names NUL-terminated in its text,
+ * which m takes: no directory read, no copy. */
+static int from_file(struct sync *s, struct uidmap *m)
 {
-	if (file_read(s) < 0)
+	size_t i;
+
+	m->r = reallocarray(0, s->nf ? s->nf : 1, sizeof *m->r);
+	if (!m->r)
 		return -1;
+	m->cap = s->nf ? s->nf : 1;
+	for (i = 0; i < s->nf; i++) {
+		const struct filerec *f = &s->f[i];
+		char *name = s->text.s + (f->base - s->text.s);
+
+		name[f->namelen] = 0;   /* was the '\n' */
+		rec_add(m, f->uid, name, f->len, f->innew, f->innew);
+	}
+	m->buf = s->text.s;
+	s->text.s = 0;
+	s->text.len = s->text.cap = 0;
+	m->validity = s->validity;
+	m->next = s->next;
+	m->skipped = 1;
+	return 0;
+}
+
+/* 1 when the file stands for the folder as it is (and there is nothing
+ * in new/ to take), 0 when the directories must be read, -1 error. */
+static int can_skip(struct sync *s, int takenew)
+{
+	struct uidmap_stamp disk;
+	struct timespec now;
+	size_t i;
+
+	if (!s->valid || s->h.version != 2)
+		return 0;
+	if (uidmap_stamp_take(s->dir, &disk) < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (clock_gettime(CLOCK_REALTIME, &now) < 0 ||
+	    !uidmap_may_skip(&s->h.stamp, &disk, &now))
+		return 0;
+	if (takenew)
+		for (i = 0; i < s->nf; i++)
+			if (s->f[i].innew)
+				return 0;
+	return 1;
+}
+
+/* The stamp of the directories about to be read: taken after take_new,
+ * which changes them, and before the reads, so a change during them
+ * shows as a different stamp next time. */
+static void stamp_before_scan(struct sync *s)
+{
+	struct timespec now;
+
+	s->trusted = uidmap_stamp_take(s->dir, &s->disk) == 0 &&
+	             clock_gettime(CLOCK_REALTIME, &now) == 0 &&
+	             uidmap_stamp_trusted(&s->disk, &now);
+}
+
+static int sync_full(struct sync *s, struct uidmap *m, int takenew)
+{
+	if (s->damaged)
+		log_kv("warn", "event", "uidlist_damaged", "dir", s->dir, NULL);
 	if (!s->valid) {
 		s->validity = (unsigned long)time(0);
 		s->next = 1;
@@ -614,12 +909,17 @@ static int sync_run(struct sync *s, struct uidmap *m, int takenew)
 		return -1;
 	if (takenew && take_new(s) < 0)
 		return -1;
+	stamp_before_scan(s);
 	if (scan_cur(s, takenew) < 0)
 		return -1;
 	/* a rename for flags by another program while cur/ was read may
 	 * have hidden a file: look once more before calling it gone */
-	if (match(s) && (scan_cur(s, takenew) < 0 || (match(s), 0)))
-		return -1;
+	if (match(s)) {
+		s->renamed = 0;
+		if (scan_cur(s, takenew) < 0)
+			return -1;
+		match(s);
+	}
 	if (mark_recent(s) < 0 || result(s, m) < 0)
 		return -1;
 	m->validity = s->validity;
@@ -629,7 +929,9 @@ static int sync_run(struct sync *s, struct uidmap *m, int takenew)
 	return 0;
 }
 
-int uidmap_sync_locked(const char *dir, struct uidmap *m, int takenew)
+/* locked 0: only the skip is tried; 1 means the lock is needed. */
+static int sync_run(const char *dir, struct uidmap *m, int takenew,
+                    int locked)
 {
 	struct sync s;
 	int r, e;
@@ -637,8 +939,14 @@ int uidmap_sync_locked(const char *dir, struct uidmap *m, int takenew)
 	memset(&s, 0, sizeof s);
 	s.dir = dir;
 	uidmap_free(m);
-	m->changed = 0;
-	r = sync_run(&s, m, takenew);
+	m->changed = m->skipped = 0;
+	r = file_read(&s);
+	if (r == 0)
+		r = can_skip(&s, takenew);
+	if (r == 1)
+		r = from_file(&s, m);
+	else if (r == 0)
+		r = locked ? sync_full(&s, m, takenew) : 1;
 	e = errno;
 	sync_free(&s);
 	if (r < 0) {
@@ -648,10 +956,20 @@ int uidmap_sync_locked(const char *dir, struct uidmap *m, int takenew)
 	return r;
 }
 
+int uidmap_sync_locked(const char *dir, struct uidmap *m, int takenew)
+{
+	return sync_run(dir, m, takenew, 1);
+}
+
+/* An unchanged folder needs no lock: the file is replaced by rename, so
+ * it is read whole, and the stamp check says it is still the folder. */
 int uidmap_sync(const char *dir, struct uidmap *m, int takenew)
 {
 	int r, e;
 
+	r = sync_run(dir, m, takenew, 0);
+	if (r <= 0)
+		return r;
 	if (uidmap_lock(dir) < 0)
 		return -1;
 	r = uidmap_sync_locked(dir, m, takenew);
