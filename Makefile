@@ -105,7 +105,7 @@ deliver/quail-remote: $(REMOTEOBJ) lib/libquail.a
 IMAPDOBJ = imapd/parse.o imapd/conn.o imapd/login.o imapd/loginutil.o \
 	imapd/session.o imapd/mailbox.o imapd/store.o imapd/folders.o \
 	imapd/fetch.o imapd/fetchparse.o imapd/mime.o imapd/envelope.o \
-	imapd/search.o imapd/uidmap.o imapd/uidlock.o imapd/keywords.o \
+	imapd/search.o imapd/uidmap.o imapd/uidfile.o imapd/uidlock.o imapd/keywords.o \
 	imapd/quota.o
 imapd/quail-imapd: imapd/quail-imapd.o $(IMAPDOBJ) lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ imapd/quail-imapd.o $(IMAPDOBJ) lib/libquail.a $(LIBS)

@@ -117,4 +117,9 @@ int uidmap_may_skip(const struct uidmap_stamp *file,
  * the unique name ("<sec>.M<usec>..."), then bytewise. */
 int uidmap_arrival_cmp(const char *a, const char *b);
 
+/* Shared by uidmap.c and uidfile.c. */
+int uidmap_path(struct str *p, const char *dir, const char *a, const char *b);
+unsigned long long uidmap_stamp_get(const struct uidmap_stamp *st, int k);
+int uidmap_stamp_eq(const struct uidmap_stamp *a, const struct uidmap_stamp *b);
+
 #endif
