@@ -52,36 +52,13 @@ struct addr {
 	struct str name, spec;  /* display name; local@domain */
 };
 
-static void skip_ws(const char *p, size_t n, size_t *i)
-{
-	int depth = 0;
-
-	while (*i < n) {
-		char c = p[*i];
-
-		if (depth) {
-			if (c == '\\' && *i + 1 < n)
-				(*i)++;
-			else if (c == '(')
-				depth++;
-			else if (c == ')')
-				depth--;
-		} else if (c == '(') {
-			depth = 1;
-		} else if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
-			return;
-		}
-		(*i)++;
-	}
-}
-
 /* A word (atom, quoted string, domain literal, or one special) appended
  * to w; returns the special char, or 0 for a word, or -1 at the end. */
 static int word(const char *p, size_t n, size_t *i, struct str *w, int *ok)
 {
 	char c;
 
-	skip_ws(p, n, i);
+	mime_skip_cfws(p, n, i);
 	if (*i >= n)
 		return -1;
 	c = p[*i];
@@ -305,7 +282,7 @@ static int ct_read(const char *h, size_t n, const char *field, struct ct *c)
 	c->tlen = c->slen = c->plen = 0;
 	if (r <= 0)
 		return r < 0 ? -1 : 0;
-	skip_ws(c->v.s, c->v.len, &i);
+	mime_skip_cfws(c->v.s, c->v.len, &i);
 	s = i;
 	while (i < c->v.len && !strchr("/; \t", c->v.s[i]))
 		i++;
@@ -340,16 +317,16 @@ static int put_params(struct str *o, const char *p, size_t n)
 		if (i >= n)
 			break;
 		i++;
-		skip_ws(p, n, &i);
+		mime_skip_cfws(p, n, &i);
 		as = i;
 		while (i < n && !strchr("=; \t", p[i]))
 			i++;
 		ae = i;
-		skip_ws(p, n, &i);
+		mime_skip_cfws(p, n, &i);
 		if (ae == as || i >= n || p[i] != '=')
 			continue;
 		i++;
-		skip_ws(p, n, &i);
+		mime_skip_cfws(p, n, &i);
 		vs = i;
 		if (i < n && p[i] == '"') {
 			for (i++; i < n && p[i] != '"'; i++) {

@@ -113,7 +113,7 @@ struct ctype {
 	size_t plen;
 };
 
-static void skip_cfws(const char *p, size_t n, size_t *i)
+void mime_skip_cfws(const char *p, size_t n, size_t *i)
 {
 	int depth = 0;
 
@@ -158,16 +158,16 @@ static void ctype_parse(const char *v, size_t n, struct ctype *ct)
 	ct->tlen = ct->slen = 0;
 	ct->params = v + n;
 	ct->plen = 0;
-	skip_cfws(v, n, &i);
+	mime_skip_cfws(v, n, &i);
 	s = i;
 	if (!token(v, n, &i))
 		return;
 	ct->tlen = i - s;
-	skip_cfws(v, n, &i);
+	mime_skip_cfws(v, n, &i);
 	if (i >= n || v[i] != '/')
 		return;
 	i++;
-	skip_cfws(v, n, &i);
+	mime_skip_cfws(v, n, &i);
 	ct->sub = v + i;
 	ct->slen = token(v, n, &i);
 	if (!ct->slen)
@@ -184,7 +184,7 @@ static int param_next(const char *p, size_t n, size_t *i, const char **a,
 	size_t s;
 
 	for (;;) {
-		skip_cfws(p, n, i);
+		mime_skip_cfws(p, n, i);
 		if (*i >= n)
 			return 0;
 		if (p[*i] != ';') {
@@ -192,17 +192,17 @@ static int param_next(const char *p, size_t n, size_t *i, const char **a,
 			continue;
 		}
 		(*i)++;
-		skip_cfws(p, n, i);
+		mime_skip_cfws(p, n, i);
 		s = *i;
 		if (!token(p, n, i))
 			continue;
 		*a = p + s;
 		*al = *i - s;
-		skip_cfws(p, n, i);
+		mime_skip_cfws(p, n, i);
 		if (*i >= n || p[*i] != '=')
 			continue;
 		(*i)++;
-		skip_cfws(p, n, i);
+		mime_skip_cfws(p, n, i);
 		val->len = 0;
 		if (*i < n && p[*i] == '"') {
 			for ((*i)++; *i < n && p[*i] != '"'; (*i)++) {

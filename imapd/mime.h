@@ -71,4 +71,7 @@ int mime_header(const char *h, size_t n, const char *name, struct str *out);
  * be one; NIL for a NULL p. 1 ok, 0 no memory. */
 int mime_nstring(struct str *out, const char *p, size_t n);
 
+/* Skips white space and (nested) comments, RFC 5322 CFWS, from *i. */
+void mime_skip_cfws(const char *p, size_t n, size_t *i);
+
 #endif
