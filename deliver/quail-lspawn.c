@@ -213,21 +213,11 @@ int main(int argc, char **argv)
 {
 	struct spawner sp = { 1, SPAWN_TEXT_MAX, SPAWN_TIMEOUT_LOCAL, 0,
 	                      lspawn_child, lspawn_finish };
-	unsigned long long t;
-	const char *p;
 
 	(void)argv;
-	log_init("quail-lspawn");
-	if (argc != 1)
-		die_kv(EXIT_PERM, "event", "usage", "usage", "quail-lspawn",
-		       (char *)0);
-	if (setting_ulong("QUAIL_LOCAL_TIMEOUT", "timeoutlocaldelivery", &t,
-	                  SPAWN_TIMEOUT_LOCAL) < 0 || t > 10 * 86400ULL * 365)
-		die_kv(EXIT_TEMP, "event", "config", "setting",
-		       "timeoutlocaldelivery", (char *)0);
-	sp.timeout = (unsigned long)t;
-	p = getenv("QUAILLOCAL");
-	local_prog = p && *p ? p : BINDIR "/quail-local";
+	local_prog = spawn_init(&sp, "quail-lspawn", argc, "QUAIL_LOCAL_TIMEOUT",
+	                        "timeoutlocaldelivery", "QUAILLOCAL",
+	                        BINDIR "/quail-local");
 	as_root = geteuid() == 0;
 	return spawn_run(&sp);
 }

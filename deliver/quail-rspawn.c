@@ -210,20 +210,10 @@ int main(int argc, char **argv)
 	struct spawner sp = { SPAWN_RCPT_MAX, RSPAWN_OUT_MAX,
 	                      SPAWN_TIMEOUT_REMOTE, rspawn_check,
 	                      rspawn_child, rspawn_finish };
-	unsigned long long t;
-	const char *p;
 
 	(void)argv;
-	log_init("quail-rspawn");
-	if (argc != 1)
-		die_kv(EXIT_PERM, "event", "usage", "usage", "quail-rspawn",
-		       (char *)0);
-	if (setting_ulong("QUAIL_REMOTE_TIMEOUT", "timeoutremotedelivery", &t,
-	                  SPAWN_TIMEOUT_REMOTE) < 0 || t > 10 * 86400ULL * 365)
-		die_kv(EXIT_TEMP, "event", "config", "setting",
-		       "timeoutremotedelivery", (char *)0);
-	sp.timeout = (unsigned long)t;
-	p = getenv("QUAILREMOTE");
-	remote_prog = p && *p ? p : BINDIR "/quail-remote";
+	remote_prog = spawn_init(&sp, "quail-rspawn", argc,
+	                         "QUAIL_REMOTE_TIMEOUT", "timeoutremotedelivery",
+	                         "QUAILREMOTE", BINDIR "/quail-remote");
 	return spawn_run(&sp);
 }

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "control.h"
 #include "exitcode.h"
 #include "fmt.h"
 #include "io.h"
@@ -647,4 +648,22 @@ int spawn_run(const struct spawner *sp)
 	free(l.kids);
 	free(l.pfd);
 	return l.bad ? EXIT_TEMP : 0;
+}
+
+const char *spawn_init(struct spawner *sp, const char *name, int argc,
+                       const char *envname, const char *ctl,
+                       const char *progenv, const char *def)
+{
+	unsigned long long t;
+	const char *p;
+
+	log_init(name);
+	if (argc != 1)
+		die_kv(EXIT_PERM, "event", "usage", "usage", name, (char *)0);
+	if (setting_ulong(envname, ctl, &t, sp->timeout) < 0 ||
+	    t > 10 * 86400ULL * 365)
+		die_kv(EXIT_TEMP, "event", "config", "setting", ctl, (char *)0);
+	sp->timeout = (unsigned long)t;
+	p = getenv(progenv);
+	return p && *p ? p : def;
 }

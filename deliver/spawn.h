@@ -93,4 +93,12 @@ void spawn_child_exit(const char *p, size_t n, int code)
 #define SPAWN_TIMEOUT_LOCAL 86400UL   /* s: the Maildir spec's 24 hours */
 #define SPAWN_TIMEOUT_REMOTE 3600UL
 
+/* The start of a spawner's main(): logs as name, takes no arguments
+ * (exit 100 otherwise), and sets sp->timeout from the environment
+ * variable envname or the control file ctl (exit 111 when unreadable).
+ * Returns the delivery program: $progenv, else def. */
+const char *spawn_init(struct spawner *sp, const char *name, int argc,
+                       const char *envname, const char *ctl,
+                       const char *progenv, const char *def);
+
 #endif
