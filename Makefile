@@ -233,6 +233,9 @@ install: all
 clean:
 	rm -rf san fuzz lib/libquail.a */*.o */*.d $(PROGS) $(TESTS) build
 
+# keep objects made by pattern rules (make would delete them as intermediate)
+.SECONDARY:
+
 .PHONY: all check deps run install clean fuzz santests bench
 
 -include $(shell find . -name '*.d' 2>/dev/null)
