@@ -294,6 +294,17 @@ static int delim_at(const char *t, size_t end, size_t i, const char *b,
 	return close ? 2 : 1;
 }
 
+/* Appends entity child to idx's children; *prev is the last one + 1. */
+static void child_link(struct mime *m, size_t idx, size_t *prev, size_t child)
+{
+	if (*prev)
+		m->e[*prev - 1].next = child + 1;
+	else
+		m->e[idx].child = child + 1;
+	*prev = child + 1;
+	m->e[idx].nchild++;
+}
+
 static int ent_parse(struct mime *m, size_t start, size_t end, int depth,
                      int digest, size_t *idx);
 
@@ -321,14 +332,8 @@ static int multi_parse(struct mime *m, size_t idx, const char *b, size_t bl,
 				r = ent_parse(m, pstart, pe, depth + 1, digest, &child);
 				if (r < 0)
 					return -1;
-				if (r > 0) {
-					if (prev)
-						m->e[prev - 1].next = child + 1;
-					else
-						m->e[idx].child = child + 1;
-					prev = child + 1;
-					m->e[idx].nchild++;
-				}
+				if (r > 0)
+					child_link(m, idx, &prev, child);
 			}
 			if (d == 2)
 				return m->e[idx].nchild > 0;
@@ -341,13 +346,8 @@ static int multi_parse(struct mime *m, size_t idx, const char *b, size_t bl,
 		r = ent_parse(m, pstart, end, depth + 1, digest, &child);
 		if (r < 0)
 			return -1;
-		if (r > 0) {
-			if (prev)
-				m->e[prev - 1].next = child + 1;
-			else
-				m->e[idx].child = child + 1;
-			m->e[idx].nchild++;
-		}
+		if (r > 0)
+			child_link(m, idx, &prev, child);
 	}
 	return m->e[idx].nchild > 0;
 }

@@ -9,6 +9,7 @@
 
 #include "exitcode.h"
 #include "fmt.h"
+#include "log.h"
 #include "qfile.h"
 
 const char *qfile_dir(void)
@@ -36,6 +37,21 @@ static const char *kind_name(enum qfile_kind kind)
 	default:
 		return "tmp";
 	}
+}
+
+const char *qfile_dir_opt(int argc, char **argv, const char *usage)
+{
+	const char *dir = qfile_dir();
+	int opt;
+
+	while ((opt = getopt(argc, argv, "q:")) != -1) {
+		if (opt != 'q')
+			die_kv(EXIT_PERM, "event", "usage", "usage", usage, (char *)0);
+		dir = optarg;
+	}
+	if (optind != argc)
+		die_kv(EXIT_PERM, "event", "usage", "usage", usage, (char *)0);
+	return dir;
 }
 
 size_t qfile_subdir(char buf[QFILE_PATH_MAX], enum qfile_kind kind, unsigned nn)

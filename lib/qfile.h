@@ -69,6 +69,10 @@ enum qfile_kind { QFILE_MESS, QFILE_ENV, QFILE_TMP };
 /* $QUAIL_QUEUE, else QUEUEDIR; the environment is ignored in a setuid or
  * otherwise privileged process (secure_getenv). */
 const char *qfile_dir(void);
+/* For the queue tools: the queue directory from the only option they
+ * take, -q DIR, else qfile_dir(); any other argument is a usage error
+ * (logged with usage, exit 100). */
+const char *qfile_dir_opt(int argc, char **argv, const char *usage);
 
 /* "mess/NN/ID" or "env/NN/ID" into buf, NUL-terminated; returns the
  * length. kind QFILE_TMP is not valid here. */

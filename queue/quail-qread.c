@@ -42,24 +42,6 @@ struct list {
 	struct wr out;
 };
 
-static void options(const char **dir, int argc, char **argv)
-{
-	int opt;
-
-	while ((opt = getopt(argc, argv, "q:")) != -1)
-		switch (opt) {
-		case 'q':
-			*dir = optarg;
-			break;
-		default:
-			die_kv(EXIT_PERM, "event", "usage", "usage",
-			       "quail-qread [-q DIR]", (char *)0);
-		}
-	if (optind != argc)
-		die_kv(EXIT_PERM, "event", "usage", "usage",
-		       "quail-qread [-q DIR]", (char *)0);
-}
-
 static void warn(struct list *l, const char *event, const char *path, int e)
 {
 	l->errors = 1;
@@ -233,13 +215,13 @@ static void print_one(struct list *l, unsigned long long id)
 int main(int argc, char **argv)
 {
 	struct list l;
-	const char *dir = qfile_dir();
+	const char *dir;
 	static char buf[16384];
 	size_t i;
 
 	memset(&l, 0, sizeof l);
 	log_init("quail-qread");
-	options(&dir, argc, argv);
+	dir = qfile_dir_opt(argc, argv, "quail-qread [-q DIR]");
 	wr_init(&l.out, 1, buf, sizeof buf, -1);
 	l.qfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (l.qfd < 0)

@@ -36,24 +36,6 @@ struct stat_counts {
 	struct qfile_env env;   /* reused for every envelope */
 };
 
-static void options(const char **dir, int argc, char **argv)
-{
-	int opt;
-
-	while ((opt = getopt(argc, argv, "q:")) != -1)
-		switch (opt) {
-		case 'q':
-			*dir = optarg;
-			break;
-		default:
-			die_kv(EXIT_PERM, "event", "usage", "usage",
-			       "quail-qstat [-q DIR]", (char *)0);
-		}
-	if (optind != argc)
-		die_kv(EXIT_PERM, "event", "usage", "usage",
-		       "quail-qstat [-q DIR]", (char *)0);
-}
-
 static void warn(struct stat_counts *s, const char *event, const char *path,
                  int e)
 {
@@ -140,12 +122,12 @@ static void put_count(struct wr *w, const char *label, unsigned long long n)
 int main(int argc, char **argv)
 {
 	struct stat_counts s = { -1, 0, 0, 0, 0, 0, 0, QFILE_ENV_ZERO };
-	const char *dir = qfile_dir();
+	const char *dir;
 	char buf[512];
 	struct wr w;
 
 	log_init("quail-qstat");
-	options(&dir, argc, argv);
+	dir = qfile_dir_opt(argc, argv, "quail-qstat [-q DIR]");
 	s.qfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s.qfd < 0)
 		die_kv(EXIT_TEMP, "event", "open", "path", dir,
