@@ -3,7 +3,8 @@
 
 /* The queue on disk, shared by quail-queue, quail-send and the queue tools.
  *
- *   QUEUE/tmp/         files being written; crash leftovers, never scheduled
+ *   QUEUE/tmp/         files being written (named only without O_TMPFILE);
+ *                      crash leftovers, never scheduled
  *   QUEUE/mess/NN/ID   the message as read by quail-queue, immutable
  *   QUEUE/env/NN/ID    the envelope with per-recipient state; its presence
  *                      is what makes a message scheduled
@@ -37,9 +38,10 @@
  * A file that does not match exactly (truncated, a missing final LF, an
  * unknown line, a bad state) is rejected as a whole.
  *
- * Life of a message: quail-queue writes both files in tmp/, fsyncs them,
- * renames the message into mess/, then the envelope into env/, and fsyncs
- * both directories. quail-send removes env/NN/ID first and mess/NN/ID
+ * Life of a message: quail-queue writes both files in tmp/ (unnamed,
+ * O_TMPFILE, where the filesystem allows: a crash then leaves nothing),
+ * fsyncs them, links or renames the message into mess/, then the envelope
+ * into env/, and fsyncs both directories. quail-send removes env/NN/ID first and mess/NN/ID
  * second, so a crash in between leaves an orphan message (which
  * quail-qcheck removes after a grace period) and never an envelope whose
  * message is gone. An envelope without its message was never acknowledged

@@ -3,6 +3,9 @@
  * Reads the message on fd 0 to EOF, then the envelope on fd 1
  * ("Fsender\0Trcpt\0...\0" and a final "\0"; nothing after it is read).
  * Writes QUEUE/mess/NN/ID and QUEUE/env/NN/ID (layout in lib/qfile.h),
+ * as unnamed files (O_TMPFILE in QUEUE/tmp) linked into place once
+ * fsync'd, or, where the filesystem or a missing /proc rules that out,
+ * as files named in QUEUE/tmp and renamed into place;
  * writes "ID\n" to the QUEUE/trigger FIFO, writes "K<ID>" on fd 6 when
  * fd 6 is a pipe, and, when QUAIL_SID is set (quail-smtpd sets it, so
  * the line joins the SMTP log), logs one line on fd 2; otherwise it is
@@ -47,9 +50,12 @@
 #define QQ_READBUF 65536
 #define TMP_NAME_MAX (4 + 3 * FMT_ULONG + 5)
 
-/* The tmp files, global so the timeout handler can remove them. */
+/* The tmp files, global so the timeout handler can remove them. An
+ * unnamed (O_TMPFILE) file needs no removal: it dies with its last fd,
+ * crash or not, so a crash leaves nothing for quail-qcheck. */
 static char tmp_mess[TMP_NAME_MAX], tmp_env[TMP_NAME_MAX];
 static volatile sig_atomic_t have_tmp_mess, have_tmp_env;
+static int unnamed;             /* 1: the files are O_TMPFILE ones */
 
 struct job {
 	int mfd, efd;
@@ -150,15 +156,44 @@ static void tmp_name(struct job *j)
 	memcpy(tmp_env + n, ".env", 5);
 }
 
+/* An unnamed file in tmp/, or -1 with unnamed cleared when the
+ * filesystem cannot make one or it could not be named later (linking
+ * an unnamed file without privilege goes through /proc/self/fd). */
+static int tmp_open(mode_t mode)
+{
+	int fd;
+
+	if (!unnamed)
+		return -1;
+	fd = open("tmp", O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
+	if (fd < 0)
+		unnamed = 0;
+	return fd;
+}
+
+/* Names the unnamed file fd as path; never replaces an existing name. */
+static int tmp_link(int fd, const char *path)
+{
+	char proc[sizeof "/proc/self/fd/" + FMT_ULONG];
+
+	memcpy(proc, "/proc/self/fd/", 14);
+	fmt_u(proc + 14, (unsigned long long)fd);
+	return linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW);
+}
+
 static void mess_create(struct job *j)
 {
 	struct stat st;
 	int tries;
 
-	for (tries = 0; ; tries++) {
-		tmp_name(j);
-		/* group-readable: quail-rspawn, under its own user, reads
-		 * messages through the queue's group (quail-send gives it) */
+	/* group-readable: quail-rspawn, under its own user, reads
+	 * messages through the queue's group (quail-send gives it) */
+	unnamed = access("/proc/self/fd", X_OK) == 0;
+	tmp_name(j);            /* the birth time; the name if needed */
+	j->mfd = tmp_open(0640);
+	for (tries = 0; j->mfd < 0; tries++) {
+		if (tries)
+			tmp_name(j);
 		j->mfd = open(tmp_mess, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 		              0640);
 		if (j->mfd >= 0 || errno != EEXIST || tries == 3)
@@ -167,7 +202,7 @@ static void mess_create(struct job *j)
 	if (j->mfd < 0)
 		fail(j, code_for(errno, QQ_QUEUEDIR), "create", tmp_mess,
 		     errno);
-	have_tmp_mess = 1;
+	have_tmp_mess = !unnamed;
 	if (fstat(j->mfd, &st) < 0)
 		fail(j, QQ_QUEUEDIR, "stat", tmp_mess, errno);
 	j->id = (unsigned long long)st.st_ino;
@@ -232,25 +267,37 @@ static void env_write(struct job *j)
 	                      (unsigned long long)j->birth.tv_sec, j->bytes);
 	if (r)
 		fail(j, r, "bad_envelope", "envelope", 0);
-	j->efd = open(tmp_env, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (j->efd < 0 && errno == EEXIST) {
-		/* a dead process's: the live owner of its name would be us */
-		unlink(tmp_env);
+	if (unnamed) {
+		j->efd = open("tmp", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+		if (j->efd < 0)
+			fail(j, code_for(errno, QQ_QUEUEDIR), "create", "tmp",
+			     errno);
+	} else {
 		j->efd = open(tmp_env, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 		              0600);
+		if (j->efd < 0 && errno == EEXIST) {
+			/* a dead process's: the live owner of its name
+			 * would be us */
+			unlink(tmp_env);
+			j->efd = open(tmp_env,
+			              O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+			              0600);
+		}
+		if (j->efd < 0)
+			fail(j, code_for(errno, QQ_QUEUEDIR), "create",
+			     tmp_env, errno);
+		have_tmp_env = 1;
 	}
-	if (j->efd < 0)
-		fail(j, code_for(errno, QQ_QUEUEDIR), "create", tmp_env, errno);
-	have_tmp_env = 1;
 	if (io_writeall(j->efd, j->env.s, j->env.len) < 0)
 		fail(j, code_for(errno, QQ_WRITE), "write", tmp_env, errno);
 }
 
+/* An unnamed file stays open until it has its name. */
 static void file_sync(struct job *j, int fd, const char *name)
 {
 	if (fsync(fd) < 0)
 		fail(j, code_for(errno, QQ_WRITE), "fsync", name, errno);
-	if (close(fd) < 0)
+	if (!unnamed && close(fd) < 0)
 		fail(j, code_for(errno, QQ_WRITE), "close", name, errno);
 }
 
@@ -272,6 +319,8 @@ static void dir_sync(struct job *j, enum qfile_kind kind)
  * some other inode (a queue restored from backup) must not be replaced. */
 static int mess_rename(struct job *j)
 {
+	if (unnamed)
+		return tmp_link(j->mfd, j->mess);
 	if (renameat2(AT_FDCWD, tmp_mess, AT_FDCWD, j->mess,
 	              RENAME_NOREPLACE) == 0)
 		return 0;
@@ -281,6 +330,19 @@ static int mess_rename(struct job *j)
 		return -1;
 	unlink(tmp_mess);
 	return 0;
+}
+
+/* The envelope into env/, over a stale one: the message's name is
+ * ours, so an envelope that names the same inode is a dead message's. */
+static int env_rename(struct job *j)
+{
+	if (!unnamed)
+		return rename(tmp_env, j->envp);
+	if (tmp_link(j->efd, j->envp) == 0)
+		return 0;
+	if (errno != EEXIST || unlink(j->envp) < 0)
+		return -1;
+	return tmp_link(j->efd, j->envp);
 }
 
 /* Both files durable, then both names; the envelope's name last, as it
@@ -299,10 +361,14 @@ static void commit(struct job *j)
 		fail(j, code_for(errno, QQ_QUEUEDIR), "rename", j->mess, errno);
 	have_tmp_mess = 0;
 	j->in_mess = 1;
-	if (rename(tmp_env, j->envp) < 0)
+	if (env_rename(j) < 0)
 		fail(j, code_for(errno, QQ_QUEUEDIR), "rename", j->envp, errno);
 	have_tmp_env = 0;
 	j->in_env = 1;
+	if (unnamed) {
+		close(j->mfd);
+		close(j->efd);
+	}
 	dir_sync(j, QFILE_MESS);
 	dir_sync(j, QFILE_ENV);
 }
