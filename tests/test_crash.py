@@ -20,6 +20,7 @@ import subprocess
 import threading
 import time
 
+import harness
 from harness import (QCHECK, Client, Closed, TestFailure, accepted_id, check,
                      stored_form, stuff, wait_for)
 
@@ -216,3 +217,45 @@ def check_whole(q, qid, sent, mess_ids, log=""):
 	if isinstance(outcome, int):
 		check(outcome == qid, "message %s is queued as %d but its 250 "
 		      "said %d" % (key, qid, outcome))
+
+
+def queue_one(fx, argv, body, rcpt):
+	"""Runs argv (ending in quail-queue) with body on fd 0 and a
+	one-recipient envelope on fd 1; returns the new queue ID."""
+	r, w = os.pipe()
+	os.write(w, b"F" + SENDER.encode() + b"\0T" + rcpt + b"\0\0")
+	os.close(w)
+	env = dict(os.environ, QUAIL_QUEUE=fx.queue.path)
+	before = fx.queue.ids("env")
+	try:
+		p = subprocess.run(argv, input=body, stdout=r, stderr=subprocess.PIPE,
+		                   env=env, timeout=30)
+	finally:
+		os.close(r)
+	check(p.returncode == 0, "%s exited %d: %s" %
+	      (argv[0], p.returncode, p.stderr.decode("latin-1")[-300:]))
+	new = fx.queue.ids("env") - before
+	check(len(new) == 1, "queued %d envelopes, wanted 1" % len(new))
+	return new.pop()
+
+
+def test_queue_files_both_ways(fx):
+	"""quail-queue makes its files unnamed (O_TMPFILE) and links them in;
+	without /proc (a chroot, a mount namespace) it cannot name such a
+	file and must fall back to named files in tmp/ and renames. Both ways
+	give the same queue and leave tmp/ empty."""
+	harness.need_root()
+	fx.queue.create()
+	body = b"Subject: both ways\n\nthe same bytes\n"
+	ways = [("unnamed", [harness.QUEUE_PROG]),
+	        ("named", ["unshare", "-m", "--propagation", "private", "sh",
+	                   "-c", 'umount -l /proc && exec "$0"',
+	                   harness.QUEUE_PROG])]
+	for way, argv in ways:
+		qid = queue_one(fx, argv, body, b"both@example.test")
+		check(fx.queue.message(qid) == body, "%s: message differs" % way)
+		check(fx.queue.ids("mess") >= {qid}, "%s: no mess file" % way)
+		check(fx.queue.tmp_files() == [], "%s: tmp/ left %s" %
+		      (way, fx.queue.tmp_files()))
+		mode = os.stat(fx.queue.file("mess", qid)).st_mode & 0o777
+		check(mode == 0o640, "%s: message mode %o" % (way, mode))
