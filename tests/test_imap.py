@@ -567,6 +567,74 @@ def test_folders(fx):
 	w.check_clean()
 
 
+
+def test_list_extended(fx):
+	"""LIST-EXTENDED (RFC 5258) and SPECIAL-USE (RFC 6154) selection and
+	return options, multiple patterns, \\NonExistent subscriptions,
+	CHILDINFO, and BAD for what the grammar does not allow."""
+	w = World(fx)
+	c = w.client()
+	typ, caps = c.capability()
+	check(b"LIST-EXTENDED" in caps[0], "no LIST-EXTENDED in %r" % caps)
+	for box in ("Work", "Work.Sub", "Play"):
+		check(c.create(box)[0] == "OK", "CREATE " + box)
+	check(c.subscribe("Work.Sub")[0] == "OK", "SUBSCRIBE Work.Sub")
+	check(c.subscribe("Play")[0] == "OK", "SUBSCRIBE Play")
+	check(c.delete("Play")[0] == "OK", "DELETE Play")
+
+	def listing(args):
+		typ, d = c._simple_command("LIST", *args)
+		check(typ == "OK", "LIST %s: %s %r" % (" ".join(args), typ, d))
+		out = {}
+		for line in c.untagged_responses.pop("LIST", []):
+			if isinstance(line, tuple):
+				line = line[0]
+			m = re.match(rb'\(([^)]*)\) "\." "?([^" ]+)"?( .*)?$', line)
+			check(m, "LIST line %r" % line)
+			out[m.group(2).decode()] = (m.group(1).decode().split(),
+			                            (m.group(3) or b"").decode())
+		return out
+
+	# two patterns in one command, each mailbox once
+	got = listing(['""', '("Work*" "INBOX")'])
+	check(sorted(got) == ["INBOX", "Work", "Work.Sub"], "patterns: %r" % got)
+	# selection SUBSCRIBED: only subscribed ones, a deleted one as
+	# \NonExistent, each marked \Subscribed
+	got = listing(['(SUBSCRIBED)', '""', '"*"'])
+	check("Work.Sub" in got and "\\Subscribed" in got["Work.Sub"][0],
+	      "SUBSCRIBED: %r" % got)
+	check("Play" in got and "\\NonExistent" in got["Play"][0],
+	      "deleted subscription: %r" % got)
+	check("Work" not in got, "unsubscribed Work selected: %r" % got)
+	# RECURSIVEMATCH: the parent comes with CHILDINFO
+	got = listing(['(SUBSCRIBED RECURSIVEMATCH)', '""', '"%"'])
+	check("Work" in got and "CHILDINFO" in got["Work"][1] and
+	      "\\Subscribed" not in got["Work"][0], "RECURSIVEMATCH: %r" % got)
+	# RETURN (SUBSCRIBED CHILDREN): attributes without changing the set
+	got = listing(['""', '"Work*"', "RETURN", "(SUBSCRIBED CHILDREN)"])
+	check(sorted(got) == ["Work", "Work.Sub"] and
+	      "\\HasChildren" in got["Work"][0] and
+	      "\\Subscribed" in got["Work.Sub"][0] and
+	      "\\Subscribed" not in got["Work"][0], "RETURN: %r" % got)
+	# SPECIAL-USE selection: just the special folders
+	got = listing(['(SPECIAL-USE)', '""', '"*"', "RETURN", "(SPECIAL-USE)"])
+	check(sorted(got) == ["Archive", "Drafts", "Junk", "Sent", "Trash"] and
+	      "\\Sent" in got["Sent"][0], "SPECIAL-USE: %r" % got)
+	# the grammar: RECURSIVEMATCH alone, unknown options, stray words
+	for bad in ([b'(RECURSIVEMATCH)', b'""', b'"*"'],
+	            [b'(BOGUS)', b'""', b'"*"'],
+	            [b'""', b'"*"', b"RETURN", b"(BOGUS)"],
+	            [b'""', b'"*"', b"RETURN"],
+	            [b'""', b'()'],
+	            [b'""', b'"*"', b"EXTRA"]):
+		s, f = raw_login(w)
+		s.sendall(b"x LIST " + b" ".join(bad) + b"\r\n")
+		got = until_tagged(f, b"x")
+		check(got[-1].startswith(b"x BAD"), "LIST %r: %r" % (bad, got))
+		s.close()
+	c.logout()
+	w.check_clean()
+
 def test_examine_leaves_new(fx):
 	"""EXAMINE shows new/ messages (\\Recent) without moving them or
 	setting \\Seen; the SELECT that follows takes them and they keep
