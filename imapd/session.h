@@ -13,9 +13,9 @@
 /* The session stage: the state of a logged-in client and the commands
  * that work on it, split by topic over session.c (loop, dispatch,
  * IDLE), mailbox.c (the selected folder: sync, flags, STORE, EXPUNGE,
- * COPY, MOVE, APPEND, STATUS), folders.c (names, LIST, CREATE,
- * DELETE, RENAME, subscriptions), fetch.c and search.c. The process
- * runs as the mailbox owner in the Maildir's top directory, so folder
+ * COPY, MOVE, APPEND, STATUS), folders.c (names, CREATE, DELETE,
+ * RENAME, subscriptions), list.c (LIST, LSUB), fetch.c and search.c.
+ * The process runs as the mailbox owner in the Maildir's top directory, so folder
  * paths are relative: "." for INBOX, "./.Name" for Maildir++ folders. */
 
 #define SESSION_TIMEOUT 1800    /* s of silence (RFC 9051 5.4: >= 30 min) */
@@ -141,12 +141,19 @@ void cmd_status(struct session *s);
  * name that can't be a folder. */
 int folder_dir(struct str *out, const char *name, size_t n);
 int folder_exists(const char *dir);
+int folder_is_inbox(const char *name, size_t n);
+/* The special-use attribute ("\\Sent") of a folder name, or NULL. */
+const char *folder_special_attr(const char *name);
+/* The subscriptions file into out: 1, 0 when there is none yet, -1 when
+ * it cannot be read. */
+int folders_subs_read(struct str *out);
 int folders_first_login(void);
-void cmd_list(struct session *s, int lsub);
 void cmd_create(struct session *s);
 void cmd_delete(struct session *s);
 void cmd_rename(struct session *s);
 void cmd_subscribe(struct session *s, int on);
+/* list.c */
+void cmd_list(struct session *s, int lsub);
 
 /* fetch.c */
 void cmd_fetch(struct session *s);
