@@ -113,7 +113,7 @@ IMAPDOBJ = imapd/parse.o imapd/conn.o imapd/login.o imapd/loginutil.o \
 	imapd/search.o imapd/uidmap.o imapd/uidfile.o imapd/uidlock.o imapd/keywords.o \
 	imapd/quota.o
 imapd/quail-imapd: imapd/quail-imapd.o $(IMAPDOBJ) lib/libquail.a
-	$(CC) $(LDFLAGS) -o $@ imapd/quail-imapd.o $(IMAPDOBJ) lib/libquail.a $(LIBS)
+	$(CC) $(LDFLAGS) $(STATIC) -o $@ imapd/quail-imapd.o $(IMAPDOBJ) lib/libquail.a
 popd/quail-popup: popd/quail-popup.o popd/popcmd.o lib/libquail.a
 	$(CC) $(LDFLAGS) $(STATIC) -o $@ popd/quail-popup.o popd/popcmd.o lib/libquail.a
 popd/quail-pop3d: popd/quail-pop3d.o popd/maildrop.o popd/popcmd.o lib/libquail.a

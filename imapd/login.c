@@ -400,10 +400,12 @@ static int login_read(struct login *l)
 
 int login_main(const char *host, char **prog)
 {
-	struct login l;
+	/* static, not on the stack and zeroed: this process waits beside
+	 * the session for as long as it lasts, and zeroing the connection
+	 * buffers would make all their pages resident for nothing */
+	static struct login l;
 	int r;
 
-	memset(&l, 0, sizeof l);
 	l.host = host;
 	l.prog = prog;
 	login_setup(&l);
