@@ -2,11 +2,12 @@
  * IMAP command (tree, FETCH items, sequence sets, dates, mailbox names
  * from every argument), as a line that may end in a literal marker, as
  * a SASL PLAIN message, and as a message for the MIME parser
- * (BODYSTRUCTURE, ENVELOPE, sections). */
+ * (BODYSTRUCTURE, ENVELOPE, sections) and SEARCH's text decoding. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "decode.h"
 #include "fetch.h"
 #include "login.h"
 #include "mime.h"
@@ -62,6 +63,10 @@ static void mime_walk(const char *p, size_t n)
 			    (off > n || len > n - off))
 				abort();
 	mime_fields(p, m.e[0].hdrlen, "subject\0from\0", 2, 1, &o);
+	o.len = 0;
+	decode_message(&o, &m, 1);
+	decode_header(&o, p, n);
+	decode_body(&o, p, m.e[0].hdrlen, p + m.e[0].body, m.e[0].bodylen);
 	mime_free(&m);
 	str_free(&o);
 }
