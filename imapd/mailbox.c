@@ -2,9 +2,11 @@
  * with the disk (untagged EXISTS, RECENT, EXPUNGE and FETCH FLAGS),
  * message flags as Maildir letters, STORE and EXPUNGE. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>              /* rename */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +15,8 @@
 #include "maildir.h"
 #include "session.h"
 #include "uidmap.h"
+
+#define VIEW_POPULATE_MIN (1024 * 1024) /* bytes of view to map at once */
 
 static const struct {
 	unsigned bit;
@@ -27,22 +31,13 @@ static const struct {
 };
 #define NFLAGS (sizeof flagtab / sizeof flagtab[0])
 
+_Static_assert(UIDMAP_FL_SEEN == FL_SEEN && FL_ALL == 31 &&
+               (FL_KWALL & ~UIDMAP_FL_LETTERS) == 0,
+               "uidmap.h keeps the FL_ bits");
+
 unsigned msg_flags_of(const char *name)
 {
-	size_t n = strlen(name), fl, i, k;
-	const char *f = maildir_name_flags(name, n, &fl);
-	unsigned bits = 0;
-
-	if (!f)
-		return 0;
-	for (i = 0; i < fl; i++) {
-		if (f[i] >= 'a' && f[i] <= 'z')
-			bits |= FL_KW(f[i] - 'a');
-		for (k = 0; k < NFLAGS; k++)
-			if (f[i] == flagtab[k].letter)
-				bits |= flagtab[k].bit;
-	}
-	return bits;
+	return uidmap_flags_of(name, strlen(name));
 }
 
 /* Flags and keywords, space separated; keyword letters the folder's
@@ -147,10 +142,34 @@ int name_withflags(struct str *out, const char *name, unsigned flags)
 	return 0;
 }
 
+/* The selected folder's uid map. The view's names point into it, so a
+ * SELECT copies none; a name of the view's own (set by a STORE, or kept
+ * for a message that is gone) is malloc'd. It lives here rather than in
+ * struct mailbox only because that struct is shared in session.h: a
+ * process has one selected folder. */
+static struct uidmap held;
+/* SELECT of an unchanged folder answers from held's header alone, its
+ * records unchecked and no view built: the view is built (mb_ready) when
+ * a command first needs it. */
+static int pending;
+
+static int name_borrowed(const char *p)
+{
+	const char *img = (const char *)held.img;
+
+	return img && p >= img && p < img + held.len;
+}
+
+static void msg_name_set(struct msg *m, char *name)
+{
+	if (m->name && !name_borrowed(m->name))
+		free(m->name);
+	m->name = name;
+}
+
 static void msg_clear(struct msg *m)
 {
-	free(m->name);
-	m->name = 0;
+	msg_name_set(m, 0);
 }
 
 static void view_free(struct mailbox *mb)
@@ -159,6 +178,8 @@ static void view_free(struct mailbox *mb)
 
 	for (i = 0; i < mb->n; i++)
 		msg_clear(&mb->m[i]);
+	pending = 0;
+	uidmap_free(&held);
 	free(mb->m);
 	free(mb->dir);
 	free(mb->name);
@@ -174,32 +195,52 @@ void mb_close(struct session *s)
 	s->cache.text.len = 0;
 }
 
-static int msg_append(struct mailbox *mb, struct uidmap_rec *r)
+/* A large view is about to be written whole: one call maps its pages,
+ * rather than a fault for each. Only a hint; older kernels refuse it. */
+static void view_populate(void *p, size_t n)
+{
+	uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t a = ((uintptr_t)p + pg - 1) & ~(pg - 1);
+	uintptr_t b = ((uintptr_t)p + n) & ~(pg - 1);
+
+	if (n >= VIEW_POPULATE_MIN && b > a)
+		madvise((void *)a, b - a, MADV_POPULATE_WRITE);
+}
+
+/* Room for more messages; the first sync of a view asks for all at once. */
+static void view_reserve(struct mailbox *mb, size_t more)
+{
+	struct msg *m;
+	size_t cap;
+
+	if (mb->cap - mb->n >= more)
+		return;
+	if (__builtin_add_overflow(mb->n, more, &cap))
+		die_nomem();
+	if (cap < mb->cap * 2)
+		cap = mb->cap * 2;
+	m = reallocarray(mb->m, cap, sizeof *m);
+	if (!m)
+		die_nomem();
+	mb->m = m;
+	mb->cap = cap;
+	/* only what was asked for: spare room stays unmapped */
+	view_populate(m + mb->n, more * sizeof *m);
+}
+
+static void msg_append(struct mailbox *mb, const struct uidmap_rec *r)
 {
 	struct msg *m;
 
-	if (mb->n == mb->cap) {
-		size_t cap = mb->cap ? mb->cap * 2 : 256;
-
-		m = realloc(mb->m, cap * sizeof *m);
-		if (!m)
-			return -1;
-		mb->m = m;
-		mb->cap = cap;
-	}
+	view_reserve(mb, 1);
 	m = &mb->m[mb->n++];
 	memset(m, 0, sizeof *m);
 	m->uid = r->uid;
-	m->name = strdup(r->name);
-	if (!m->name) {
-		mb->n--;
-		return -1;
-	}
+	m->name = (char *)r->name;
 	m->baselen = r->baselen;
-	m->flags = msg_flags_of(m->name);
+	m->flags = r->flags;
 	m->recent = (unsigned char)r->recent;
 	m->innew = (unsigned char)r->innew;
-	return 0;
 }
 
 static void mtimes(const char *dir, struct timespec *n, struct timespec *c,
@@ -236,46 +277,95 @@ int mb_changed(struct session *s)
 	       now - n.tv_sec < 2 || now - c.tv_sec < 2;
 }
 
-/* Messages the disk no longer has: gone now, EXPUNGE when allowed. */
-static void merge_known(struct session *s, struct uidmap *map, size_t *j)
+static void put_fetch_flags(struct session *s, size_t i)
+{
+	const struct msg *m = &s->mb.m[i];
+
+	conn_puts(&s->c, "* ");
+	conn_putu(&s->c, i + 1);
+	conn_puts(&s->c, " FETCH (UID ");
+	conn_putu(&s->c, m->uid);
+	conn_puts(&s->c, " ");
+	put_flags(s, m->flags, m->recent);
+	conn_puts(&s->c, ")\r\n");
+}
+
+/* Messages the disk no longer has: gone now, EXPUNGE when allowed. The
+ * others take their names from map, and FETCH FLAGS when those changed.
+ * Returns how many are gone. */
+static size_t merge_known(struct session *s, const struct uidmap *map,
+                          size_t *j)
 {
 	struct mailbox *mb = &s->mb;
+	struct uidmap_rec r;
+	size_t i, gone = 0;
+
+	for (i = 0; i < mb->n; i++) {
+		struct msg *m = &mb->m[i];
+		int renamed;
+
+		while (*j < map->h.n && uidmap_uid(map, *j) < m->uid)
+			(*j)++;
+		if (*j >= map->h.n || uidmap_uid(map, *j) != m->uid) {
+			m->gone = 1;
+			gone++;
+			continue;
+		}
+		uidmap_get(map, (*j)++, &r);
+		renamed = m->innew != r.innew || strcmp(m->name, r.name);
+		msg_name_set(m, (char *)r.name);
+		if (!renamed)
+			continue;
+		m->innew = (unsigned char)r.innew;
+		m->baselen = r.baselen;
+		if (r.flags != m->flags && !m->gone) {
+			m->flags = r.flags;
+			put_fetch_flags(s, i);
+		}
+	}
+	return gone;
+}
+
+/* Before the old map goes: the messages that are gone keep their
+ * names, for the FETCH and SEARCH that may still see them. */
+static void keep_gone_names(struct mailbox *mb)
+{
 	size_t i;
 
 	for (i = 0; i < mb->n; i++) {
 		struct msg *m = &mb->m[i];
-		unsigned f;
 
-		while (*j < map->n && map->r[*j].uid < m->uid)
-			(*j)++;
-		if (*j >= map->n || map->r[*j].uid != m->uid) {
-			m->gone = 1;
-			continue;
-		}
-		if (strcmp(m->name, map->r[*j].name) ||
-		    m->innew != map->r[*j].innew) {
-			char *nm = strdup(map->r[*j].name);
-
-			if (!nm)
+		if (m->gone && name_borrowed(m->name)) {
+			m->name = strdup(m->name);
+			if (!m->name)
 				die_nomem();
-			m->innew = (unsigned char)map->r[*j].innew;
-			free(m->name);
-			m->name = nm;
-			m->baselen = map->r[*j].baselen;
-			f = msg_flags_of(m->name);
-			if (f != m->flags && !m->gone) {
-				m->flags = f;
-				conn_puts(&s->c, "* ");
-				conn_putu(&s->c, i + 1);
-				conn_puts(&s->c, " FETCH (UID ");
-				conn_putu(&s->c, m->uid);
-				conn_puts(&s->c, " ");
-				put_flags(s, m->flags, m->recent);
-				conn_puts(&s->c, ")\r\n");
-			}
 		}
-		(*j)++;
 	}
+}
+
+/* The view brought to map, which it keeps: known messages merged, new
+ * ones appended. Returns how many of those are recent. */
+static size_t view_merge(struct session *s, struct uidmap *map)
+{
+	struct mailbox *mb = &s->mb;
+	unsigned long top = mb->n ? mb->m[mb->n - 1].uid : 0;
+	struct uidmap_rec r;
+	size_t j = 0, recent = 0;
+
+	if (!mb->n)
+		view_reserve(mb, map->h.n);
+	if (merge_known(s, map, &j))
+		keep_gone_names(mb);
+	for (; j < map->h.n; j++) {
+		uidmap_get(map, j, &r);
+		if (r.uid > top) {
+			msg_append(mb, &r);
+			recent += (size_t)r.recent;
+		}
+	}
+	uidmap_free(&held);
+	held = *map;
+	return recent;
 }
 
 static void expunge_gone(struct session *s)
@@ -300,51 +390,55 @@ static void expunge_gone(struct session *s)
 	}
 }
 
-int mb_sync(struct session *s, int allow_expunge)
+/* The view of held, which SELECT left pending. Records that fail their
+ * check make the file lost, as in any sync: the session then ends with
+ * BYE [UIDVALIDITY]. */
+void mb_ready(struct session *s)
 {
-	struct mailbox *mb = &s->mb;
-	struct uidmap map = UIDMAP_ZERO;
-	unsigned long top = mb->n ? mb->m[mb->n - 1].uid : 0;
-	size_t j = 0, recent = 0, i;
+	struct uidmap_rec r;
+	size_t i;
 
-	mtimes(mb->dir, &mb->mt_new, &mb->mt_cur, &s->u);
-	/* EXAMINE leaves new/ alone: its messages stay \Recent for the
-	 * session that selects the folder */
-	if (uidmap_sync(mb->dir, &map, !mb->readonly) < 0)
-		return -1;
-	if (kw_load(&mb->kw, mb->dir) < 0)
-		log_kv("warn", "event", "keywords", "folder", mb->dir, "error",
-		       strerror(errno), NULL);
-	if (mb->validity && mb->kw.n != mb->kwsent)
-		put_flaglists(s);
-	if (mb->validity && map.validity != mb->validity) {
-		uidmap_free(&map);
-		conn_puts(&s->c, "* BYE [UIDVALIDITY] The folder's UIDs were "
-		          "lost and renumbered\r\n");
+	if (!pending)
+		return;
+	pending = 0;
+	if (!uidmap_check(&held)) {
+		log_kv("warn", "event", "uidlist_damaged", "dir", s->mb.dir, NULL);
+		if (mb_sync(s, 0) == 0)
+			return;
+		conn_puts(&s->c, "* BYE The folder can't be read\r\n");
 		conn_flush(&s->c);
-		log_kv("warn", "event", "uidvalidity_changed", "folder", mb->dir,
-		       NULL);
+		log_kv("warn", "event", "sync", "folder", s->mb.dir, "error",
+		       strerror(errno), NULL);
 		exit(0);
 	}
-	mb->validity = map.validity;
-	mb->next = map.next;
-	merge_known(s, &map, &j);
-	for (; j < map.n; j++)
-		if (map.r[j].uid > top && msg_append(mb, &map.r[j]) < 0) {
-			uidmap_free(&map);
-			errno = ENOMEM;
-			return -1;
-		}
-	uidmap_free(&map);
-	if (allow_expunge)
-		expunge_gone(s);
-	for (i = 0; i < mb->n; i++)
-		recent += mb->m[i].recent;
-	if (mb->n != mb->exists) {
+	view_reserve(&s->mb, held.h.n);
+	for (i = 0; i < held.h.n; i++) {
+		uidmap_get(&held, i, &r);
+		msg_append(&s->mb, &r);
+	}
+}
+
+static void validity_lost(struct session *s, struct uidmap *map)
+{
+	uidmap_free(map);
+	conn_puts(&s->c, "* BYE [UIDVALIDITY] The folder's UIDs were "
+	          "lost and renumbered\r\n");
+	conn_flush(&s->c);
+	log_kv("warn", "event", "uidvalidity_changed", "folder", s->mb.dir,
+	       NULL);
+	exit(0);
+}
+
+/* EXISTS and RECENT, when they changed. */
+static void put_counts(struct session *s, size_t n, size_t recent)
+{
+	struct mailbox *mb = &s->mb;
+
+	if (n != mb->exists) {
 		conn_puts(&s->c, "* ");
-		conn_putu(&s->c, mb->n);
+		conn_putu(&s->c, n);
 		conn_puts(&s->c, " EXISTS\r\n");
-		mb->exists = mb->n;
+		mb->exists = n;
 	}
 	if (recent != mb->recent) {
 		conn_puts(&s->c, "* ");
@@ -352,6 +446,45 @@ int mb_sync(struct session *s, int allow_expunge)
 		conn_puts(&s->c, " RECENT\r\n");
 		mb->recent = recent;
 	}
+}
+
+int mb_sync(struct session *s, int allow_expunge)
+{
+	struct mailbox *mb = &s->mb;
+	struct uidmap map = UIDMAP_ZERO;
+	size_t appended;
+	/* EXAMINE leaves new/ alone: its messages stay \Recent for the
+	 * session that selects the folder. SELECT needs no records. */
+	int how = (mb->readonly ? 0 : UIDMAP_TAKE_NEW) |
+	          (mb->exists == (size_t)-1 ? UIDMAP_LAZY : 0);
+
+	mb_ready(s);
+	mtimes(mb->dir, &mb->mt_new, &mb->mt_cur, &s->u);
+	if (uidmap_sync(mb->dir, &map, how) < 0)
+		return -1;
+	if (kw_load(&mb->kw, mb->dir) < 0)
+		log_kv("warn", "event", "keywords", "folder", mb->dir, "error",
+		       strerror(errno), NULL);
+	if (mb->validity && mb->kw.n != mb->kwsent)
+		put_flaglists(s);
+	if (mb->validity && map.h.validity != mb->validity)
+		validity_lost(s, &map);
+	mb->validity = map.h.validity;
+	mb->next = map.h.next;
+	if (!map.checked) {
+		/* an unchanged folder: in new/ only when left there */
+		uidmap_free(&held);
+		held = map;
+		pending = 1;
+		put_counts(s, held.h.n, held.h.nnew);
+		return 0;
+	}
+	appended = view_merge(s, &map);
+	if (allow_expunge)
+		expunge_gone(s);
+	/* mb->recent counts the view's \Recent (expunge_gone keeps it so) */
+	put_counts(s, mb->n,
+	           (mb->recent == (size_t)-1 ? 0 : mb->recent) + appended);
 	return 0;
 }
 
@@ -380,10 +513,14 @@ static void select_replies(struct session *s)
 	size_t i;
 
 	put_flaglists(s);
-	for (i = 0; i < mb->n; i++)
-		if (!(mb->m[i].flags & FL_SEEN))
-			break;
-	if (i < mb->n) {
+	if (pending) {
+		i = held.h.firstunseen ? held.h.firstunseen - 1 : held.h.n;
+	} else {
+		for (i = 0; i < mb->n; i++)
+			if (!(mb->m[i].flags & FL_SEEN))
+				break;
+	}
+	if (i < (pending ? held.h.n : mb->n)) {
 		conn_puts(&s->c, "* OK [UNSEEN ");
 		conn_putu(&s->c, i + 1);
 		conn_puts(&s->c, "] First unseen\r\n");
@@ -564,8 +701,7 @@ int msg_setflags(struct session *s, size_t i, unsigned flags)
 			nm = strdup(s->t.s);
 			if (!nm)
 				die_nomem();
-			free(m->name);
-			m->name = nm;
+			msg_name_set(m, nm);
 			m->flags = flags;
 			return 0;
 		}

@@ -270,6 +270,7 @@ static int dispatch_selected(struct session *s, int noargs)
 		return 0;
 	if (!need_selected(s))
 		return 1;
+	mb_ready(s);
 	s->autoexpunge = !seqcmd;
 	if (IS("FETCH")) {
 		cmd_fetch(s);

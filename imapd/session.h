@@ -98,6 +98,9 @@ void session_close(struct session *s);
 
 /* mailbox.c */
 int mb_select(struct session *s, const char *name, size_t n, int readonly);
+/* Builds the message list a SELECT left to the first command that needs
+ * it. */
+void mb_ready(struct session *s);
 void mb_close(struct session *s);
 /* Brings the view up to date and writes the untagged responses;
  * expunges are reported (and dropped from the view) only when allowed.

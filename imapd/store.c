@@ -258,6 +258,7 @@ static int new_uids(const char *dir, struct str *bases, size_t count,
                     unsigned long *uids, unsigned long *validity)
 {
 	struct uidmap map = UIDMAP_ZERO;
+	struct uidmap_rec r;
 	size_t i, off = 0;
 
 	if (uidmap_sync_locked(dir, &map, 0) < 0)
@@ -265,12 +266,11 @@ static int new_uids(const char *dir, struct str *bases, size_t count,
 	for (i = 0; i < count; i++) {
 		const char *b = bases->s + off;
 		size_t bl = strlen(b);
-		const struct uidmap_rec *r = uidmap_find(&map, b, bl);
 
-		uids[i] = r ? r->uid : 0;
+		uids[i] = uidmap_find(&map, b, bl, &r) ? r.uid : 0;
 		off += bl + 1;
 	}
-	*validity = map.validity;
+	*validity = map.h.validity;
 	uidmap_free(&map);
 	return 0;
 }
@@ -620,7 +620,6 @@ void cmd_status(struct session *s)
 	const struct imap_arg *items = imap_next(&s->cmd, box), *it;
 	struct uidmap map = UIDMAP_ZERO;
 	struct str dir = STR_ZERO;
-	size_t nnew = 0, unseen = 0, i;
 	const char *name;
 	size_t nlen;
 	int sp = 0;
@@ -644,14 +643,10 @@ void cmd_status(struct session *s)
 		str_free(&dir);
 		return;
 	}
-	if (uidmap_sync(dir.s, &map, 0) < 0) {
+	if (uidmap_sync(dir.s, &map, UIDMAP_LAZY) < 0) {
 		reply_errno(s, "STATUS");
 		str_free(&dir);
 		return;
-	}
-	for (i = 0; i < map.n; i++) {
-		unseen += !(msg_flags_of(map.r[i].name) & FL_SEEN);
-		nnew += map.r[i].innew;
 	}
 	conn_puts(&s->c, "* STATUS ");
 	conn_string(&s->c, name, nlen);
@@ -659,16 +654,17 @@ void cmd_status(struct session *s)
 	for (it = imap_child(&s->cmd, items); it; it = imap_next(&s->cmd, it)) {
 		unsigned long long v;
 
+		/* the counts are the map's, kept in the file's header */
 		if (imap_is_atom(it, "MESSAGES"))
-			v = map.n;
+			v = map.h.n;
 		else if (imap_is_atom(it, "RECENT"))
-			v = nnew;
+			v = map.h.nnew;
 		else if (imap_is_atom(it, "UIDNEXT"))
-			v = map.next;
+			v = map.h.next;
 		else if (imap_is_atom(it, "UIDVALIDITY"))
-			v = map.validity;
+			v = map.h.validity;
 		else
-			v = unseen;
+			v = map.h.unseen;
 		if (sp++)
 			conn_puts(&s->c, " ");
 		conn_put(&s->c, it->s, it->len);

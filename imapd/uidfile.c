@@ -1,6 +1,8 @@
 /* The quail-uidlist file format and the directory stamps that let an
- * unchanged folder skip its rescan (see uidmap.h). Pure parsing and
- * stat calls; the syncing is in uidmap.c. */
+ * unchanged folder skip its rescan (see uidmap.h): the version 3 image,
+ * checked and built; the version 1 and 2 text, parsed for the upgrade.
+ * Pure parsing and stat calls; the syncing is in uidmap.c. */
+#include <endian.h>
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
@@ -8,11 +10,16 @@
 #include <time.h>
 
 #include "fmt.h"
+#include "maildir.h"
 #include "str.h"
 #include "uidmap.h"
 
 #define UIDMAP_MAGIC "QUAIL-UIDLIST "
+#define IMAGE_MAGIC "QUAIL-UIDLIST 3\n"
+#define IMAGE_MAGIC_LEN 16
 #define STAMP_NUMS 12
+#define STAMP_AT 64             /* the stamp's offset in the header */
+#define U32_MAX 0xffffffffUL
 
 static int dec_at(const char *p, size_t n, size_t *i, char end,
                   unsigned long long max, unsigned long long *v)
@@ -238,4 +245,266 @@ int uidmap_arrival_cmp(const char *a, const char *b)
 	if (ua != ub)
 		return ua < ub ? -1 : 1;
 	return strcmp(a, b);
+}
+
+/* -- version 3 ------------------------------------------------------ */
+
+/* Fields are read and written through memcpy, so neither alignment nor
+ * the host's byte order matters. */
+static uint32_t get32(const unsigned char *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return le32toh(v);
+}
+
+static uint16_t get16(const unsigned char *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, 2);
+	return le16toh(v);
+}
+
+static unsigned long long get64(const unsigned char *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return le64toh(v);
+}
+
+static void set32(unsigned char *p, uint32_t v)
+{
+	v = htole32(v);
+	memcpy(p, &v, 4);
+}
+
+static void set16(unsigned char *p, uint16_t v)
+{
+	v = htole16(v);
+	memcpy(p, &v, 2);
+}
+
+static void set64(unsigned char *p, unsigned long long v)
+{
+	uint64_t x = htole64((uint64_t)v);
+
+	memcpy(p, &x, 8);
+}
+
+int uidmap_is_image(const char *p, size_t n)
+{
+	return n >= IMAGE_MAGIC_LEN && !memcmp(p, IMAGE_MAGIC, IMAGE_MAGIC_LEN);
+}
+
+unsigned long uidmap_uid(const struct uidmap *m, size_t i)
+{
+	return get32(m->rec + i * UIDMAP_REC);
+}
+
+void uidmap_get(const struct uidmap *m, size_t i, struct uidmap_rec *r)
+{
+	const unsigned char *p = m->rec + i * UIDMAP_REC;
+	unsigned fl = get32(p + 12);
+
+	r->uid = get32(p);
+	r->name = m->names + get32(p + 4);
+	r->namelen = get16(p + 8);
+	r->baselen = get16(p + 10);
+	r->flags = fl & UIDMAP_FL_LETTERS;
+	r->innew = (fl & UIDMAP_FL_NEW) != 0;
+	r->recent = m->recent ? m->recent[i] : r->innew;
+	r->modseq = get64(p + 16);
+}
+
+static int head_get(struct uidmap_head *h, const unsigned char *p, size_t n)
+{
+	int k;
+
+	memset(h, 0, sizeof *h);
+	if (!uidmap_is_image((const char *)p, n) || n < UIDMAP_HEAD ||
+	    get32(p + 16) != UIDMAP_HEAD || get32(p + 20) != UIDMAP_REC ||
+	    get32(p + 60) != 0)
+		return 0;
+	h->version = UIDMAP_VERSION;
+	h->validity = get32(p + 24);
+	h->next = get32(p + 28);
+	h->modseq = get64(p + 32);
+	h->n = get32(p + 40);
+	h->nnew = get32(p + 44);
+	h->unseen = get32(p + 48);
+	h->firstunseen = get32(p + 52);
+	h->nameslen = get32(p + 56);
+	for (k = 0; k < STAMP_NUMS; k++) {
+		unsigned long long v = get64(p + STAMP_AT + 8 * k);
+
+		if (v > 0x7fffffffffffffffULL)
+			return 0;
+		stamp_set(&h->stamp, k, v);
+	}
+	return h->validity != 0 && h->next != 0 && h->modseq != 0;
+}
+
+/* Every record within bounds and in order, and the counts it implies
+ * the header's. */
+static int recs_check(const struct uidmap *m)
+{
+	const struct uidmap_head *h = &m->h;
+	size_t i, nnew = 0, unseen = 0, first = 0;
+	unsigned long last = 0;
+
+	for (i = 0; i < h->n; i++) {
+		const unsigned char *p = m->rec + i * UIDMAP_REC;
+		unsigned long uid = get32(p);
+		size_t off = get32(p + 4), nl = get16(p + 8), bl = get16(p + 10);
+		unsigned fl = get32(p + 12);
+		unsigned long long ms = get64(p + 16);
+
+		if (uid <= last || uid >= h->next || nl == 0 ||
+		    nl > UIDMAP_NAME_MAX || bl == 0 || bl > nl ||
+		    off >= h->nameslen || h->nameslen - off <= nl || ms == 0 ||
+		    ms > h->modseq)
+			return 0;
+		nnew += (fl & UIDMAP_FL_NEW) != 0;
+		if (!(fl & UIDMAP_FL_SEEN) && !unseen++)
+			first = i + 1;
+		last = uid;
+	}
+	return nnew == h->nnew && unseen == h->unseen && first == h->firstunseen;
+}
+
+int uidmap_image_head(struct uidmap *m, const unsigned char *p, size_t n)
+{
+	size_t want;
+
+	m->checked = 0;
+	if (!head_get(&m->h, p, n))
+		return 0;
+	/* the records and the names make up the rest exactly */
+	if (__builtin_mul_overflow(m->h.n, (size_t)UIDMAP_REC, &want) ||
+	    __builtin_add_overflow(want, (size_t)UIDMAP_HEAD, &want) ||
+	    __builtin_add_overflow(want, m->h.nameslen, &want) || want != n)
+		return 0;
+	m->img = p;
+	m->len = n;
+	m->rec = p + UIDMAP_HEAD;
+	m->names = (const char *)m->rec + m->h.n * UIDMAP_REC;
+	/* a NUL at the very end bounds every name, whatever its offset */
+	return !m->h.nameslen || !m->names[m->h.nameslen - 1];
+}
+
+int uidmap_check(struct uidmap *m)
+{
+	/* no name may hold a '/': it names a file in cur/ or new/ */
+	if (!m->checked && !memchr(m->names, '/', m->h.nameslen) &&
+	    recs_check(m))
+		m->checked = 1;
+	return m->checked;
+}
+
+int uidmap_image_check(struct uidmap *m, const unsigned char *p, size_t n)
+{
+	return uidmap_image_head(m, p, n) && uidmap_check(m);
+}
+
+int uidmap_build_begin(struct uidmap_build *b, const struct uidmap_head *h,
+                       size_t n, size_t nameslen)
+{
+	size_t total;
+	unsigned char *p;
+	int k;
+
+	if (__builtin_mul_overflow(n, (size_t)UIDMAP_REC, &total) ||
+	    __builtin_add_overflow(total, (size_t)UIDMAP_HEAD, &b->names) ||
+	    __builtin_add_overflow(b->names, nameslen, &total) ||
+	    n > U32_MAX || nameslen > U32_MAX) {
+		errno = EOVERFLOW;
+		return -1;
+	}
+	b->img.len = 0;
+	if (!str_ready(&b->img, total)) {
+		errno = ENOMEM;
+		return -1;
+	}
+	p = (unsigned char *)b->img.s;
+	memset(p, 0, UIDMAP_HEAD);
+	memcpy(p, IMAGE_MAGIC, IMAGE_MAGIC_LEN);
+	set32(p + 16, UIDMAP_HEAD);
+	set32(p + 20, UIDMAP_REC);
+	set32(p + 24, (uint32_t)h->validity);
+	set32(p + 28, (uint32_t)h->next);
+	set64(p + 32, h->modseq);
+	set32(p + 40, (uint32_t)n);
+	set32(p + 56, (uint32_t)nameslen);
+	for (k = 0; k < STAMP_NUMS; k++)
+		set64(p + STAMP_AT + 8 * k, uidmap_stamp_get(&h->stamp, k));
+	b->img.len = total;
+	b->n = n;
+	b->k = b->used = b->nnew = b->unseen = b->firstunseen = 0;
+	b->last = 0;
+	return 0;
+}
+
+int uidmap_build_add(struct uidmap_build *b, const struct uidmap_rec *r)
+{
+	unsigned char *p = (unsigned char *)b->img.s + UIDMAP_HEAD +
+	                   b->k * UIDMAP_REC;
+	size_t room = b->img.len - b->names - b->used;
+
+	if (b->k >= b->n || r->namelen > UIDMAP_NAME_MAX || r->namelen == 0 ||
+	    r->baselen > r->namelen || r->uid <= b->last ||
+	    r->uid > U32_MAX || room <= r->namelen) {
+		errno = EINVAL;
+		return -1;
+	}
+	set32(p, (uint32_t)r->uid);
+	set32(p + 4, (uint32_t)b->used);
+	set16(p + 8, (uint16_t)r->namelen);
+	set16(p + 10, (uint16_t)r->baselen);
+	set32(p + 12, (r->flags & UIDMAP_FL_LETTERS) |
+	              (r->innew ? UIDMAP_FL_NEW : 0));
+	set64(p + 16, r->modseq);
+	memcpy(b->img.s + b->names + b->used, r->name, r->namelen);
+	b->img.s[b->names + b->used + r->namelen] = 0;
+	b->used += r->namelen + 1;
+	b->nnew += r->innew != 0;
+	if (!(r->flags & UIDMAP_FL_SEEN) && !b->unseen++)
+		b->firstunseen = b->k + 1;
+	b->last = r->uid;
+	b->k++;
+	return 0;
+}
+
+int uidmap_build_end(struct uidmap_build *b)
+{
+	unsigned char *p = (unsigned char *)b->img.s;
+
+	if (b->k != b->n || b->names + b->used != b->img.len) {
+		errno = EINVAL;
+		return -1;
+	}
+	set32(p + 44, (uint32_t)b->nnew);
+	set32(p + 48, (uint32_t)b->unseen);
+	set32(p + 52, (uint32_t)b->firstunseen);
+	return 0;
+}
+
+/* The letters quail manages, in FL_ bit order (session.h). */
+unsigned uidmap_flags_of(const char *name, size_t n)
+{
+	static const char sys[] = "DFRST";
+	size_t fl, i;
+	const char *f = maildir_name_flags(name, n, &fl);
+	unsigned bits = 0;
+	const char *c;
+
+	for (i = 0; f && i < fl; i++) {
+		if (f[i] >= 'a' && f[i] <= 'z')
+			bits |= 1u << (5 + (f[i] - 'a'));
+		else if (f[i] && (c = memchr(sys, f[i], 5)))
+			bits |= 1u << (c - sys);
+	}
+	return bits;
 }

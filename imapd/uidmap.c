@@ -6,8 +6,9 @@
 #include <stdio.h>              /* rename */
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,17 +19,12 @@
 #include "uidmap.h"
 #include "uniq.h"
 
-#define UIDMAP_MAGIC "QUAIL-UIDLIST "
-#define STAMP_NUMS 12
-
 int uidmap_path(struct str *p, const char *dir, const char *a, const char *b)
 {
 	p->len = 0;
 	return str_cats(p, dir) && str_catc(p, '/') && str_cats(p, a) &&
 	       (!b || str_cats(p, b)) && str_0(p);
 }
-
-/* A decimal number up to max, then end. */
 
 /* -- the sync ------------------------------------------------------- */
 
@@ -42,16 +38,22 @@ struct ent {
 
 struct filerec {
 	unsigned long uid;
-	const char *base;       /* into the file's text */
+	const char *base;       /* into the file */
 	size_t len;             /* of the base */
 	size_t namelen;         /* of the whole name */
 	int innew;
+	unsigned flags;
+	unsigned long long modseq;
 	size_t ent;             /* matched entry + 1 */
 };
 
 struct sync {
 	const char *dir;
-	struct str text, p, q;
+	struct str p, q;
+	void *map;              /* the file, mapped, */
+	char *buf;              /* or read */
+	size_t maplen;
+	struct uidmap img;      /* its records, when it is version 3 */
 	struct uidmap_head h;   /* from the file */
 	unsigned long validity, next;
 	int valid;
@@ -59,6 +61,7 @@ struct sync {
 	int trusted;            /* disk is old enough to be written */
 	int renamed;            /* a known message's name differs */
 	int damaged;
+	unsigned long lost;     /* a damaged file's UIDVALIDITY, 0 unknown */
 	struct filerec *f;
 	size_t nf, fcap;
 	size_t *hash;           /* file record + 1, open addressing */
@@ -77,61 +80,150 @@ static uint32_t hash_b(const char *p, size_t n)
 	return h;
 }
 
-static int file_line(void *arg, unsigned long uid, const char *b, size_t n,
-                     int innew)
+static struct filerec *filerec_new(struct sync *s)
 {
-	struct sync *s = arg;
-	struct filerec *f;
-
 	if (s->nf == s->fcap) {
 		size_t cap = s->fcap ? s->fcap * 2 : 1024;
+		struct filerec *f = reallocarray(s->f, cap, sizeof *f);
 
-		f = reallocarray(s->f, cap, sizeof *f);
 		if (!f)
 			return 0;
 		s->f = f;
 		s->fcap = cap;
 	}
-	f = &s->f[s->nf++];
+	return &s->f[s->nf++];
+}
+
+/* A version 1 or 2 line: the flags are the name's, the modseq 1. */
+static int file_line(void *arg, unsigned long uid, const char *b, size_t n,
+                     int innew)
+{
+	struct sync *s = arg;
+	struct filerec *f = filerec_new(s);
+
+	if (!f)
+		return 0;
 	f->uid = uid;
 	f->base = b;
 	f->len = byte_chr(b, n, ':');
 	f->namelen = n;
 	f->innew = innew;
+	f->flags = uidmap_flags_of(b, n);
+	f->modseq = 1;
 	f->ent = 0;
 	return 1;
 }
 
-/* The whole file in one read: its size is known, and it is replaced by
- * rename, never written in place. */
-static int file_slurp(struct sync *s, int fd)
+/* The version 3 records, for a sync that reads the directories. */
+static int file_recs(struct sync *s)
 {
-	struct stat st;
-	size_t want;
+	struct uidmap_rec r;
+	size_t i;
+
+	s->nf = 0;
+	for (i = 0; i < s->img.h.n; i++) {
+		struct filerec *f = filerec_new(s);
+
+		if (!f)
+			return -1;
+		uidmap_get(&s->img, i, &r);
+		f->uid = r.uid;
+		f->base = r.name;
+		f->len = r.baselen;
+		f->namelen = r.namelen;
+		f->innew = r.innew;
+		f->flags = r.flags;
+		f->modseq = r.modseq;
+		f->ent = 0;
+	}
+	return 0;
+}
+
+/* On a network filesystem a mapped file replaced by another client may
+ * vanish from under the mapping (SIGBUS): there the file is read. */
+static int fs_remote(int fd)
+{
+	static const long remote[] = {
+		0x6969,                 /* NFS */
+		0xff534d42, 0xfe534d42, 0x517b, /* CIFS, SMB2, SMB */
+		0x65735546,             /* FUSE */
+		0x00c36400,             /* Ceph */
+	};
+	struct statfs sf;
+	size_t k;
+
+	if (fstatfs(fd, &sf) < 0)
+		return 1;
+	for (k = 0; k < sizeof remote / sizeof remote[0]; k++)
+		if ((unsigned long)sf.f_type == (unsigned long)remote[k])
+			return 1;
+	return 0;
+}
+
+static int file_slurp(struct sync *s, int fd, size_t n)
+{
+	size_t got = 0;
 	ssize_t k;
 
-	if (fstat(fd, &st) < 0)
+	s->buf = malloc(n);
+	if (!s->buf)
 		return -1;
-	want = (size_t)st.st_size + 1;
-	s->text.len = 0;
-	for (;;) {
-		if (s->text.cap - s->text.len < want && !str_ready(&s->text, want)) {
-			errno = ENOMEM;
-			return -1;
-		}
-		k = read(fd, s->text.s + s->text.len, s->text.cap - s->text.len);
+	while (got < n) {
+		k = read(fd, s->buf + got, n - got);
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k < 0)
 			return -1;
 		if (k == 0)
-			return 0;
-		s->text.len += (size_t)k;
-		want = 65536;
+			break;
+		got += (size_t)k;
 	}
+	s->maplen = got;
+	return 0;
 }
 
-static int file_read(struct sync *s)
+/* The file mapped (or read): it is replaced by rename, never written in
+ * place, so what is mapped stays what was read. */
+static int file_map(struct sync *s, int fd)
+{
+	struct stat st;
+	void *p;
+
+	if (fstat(fd, &st) < 0)
+		return -1;
+	if (st.st_size <= 0 || (unsigned long long)st.st_size > SIZE_MAX)
+		return 0;
+	if (fs_remote(fd))
+		return file_slurp(s, fd, (size_t)st.st_size);
+	p = mmap(0, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (p == MAP_FAILED)
+		return -1;
+	s->map = p;
+	s->maplen = (size_t)st.st_size;
+	return 0;
+}
+
+/* lazy: a version 3 file's records are left to uidmap_check. */
+static int file_parse(struct sync *s, int lazy)
+{
+	const char *p = s->map ? s->map : s->buf;
+	const unsigned char *u = (const unsigned char *)p;
+
+	if (uidmap_is_image(p, s->maplen)) {
+		if (lazy ? !uidmap_image_head(&s->img, u, s->maplen) :
+		           !uidmap_image_check(&s->img, u, s->maplen))
+			return 0;
+		s->h = s->img.h;
+		return 1;
+	}
+	s->nf = 0;
+	if (!uidmap_parse(p, s->maplen, &s->h, file_line, s))
+		return 0;
+	s->h.modseq = 1;
+	return 1;
+}
+
+static int file_read(struct sync *s, int lazy)
 {
 	int fd, r, e;
 
@@ -140,16 +232,17 @@ static int file_read(struct sync *s)
 	fd = open(s->p.s, O_RDONLY);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -1;
-	r = file_slurp(s, fd);
+	r = file_map(s, fd);
 	e = errno;
 	close(fd);
 	errno = e;
 	if (r < 0)
 		return -1;
-	s->nf = 0;
-	if (!uidmap_parse(s->text.s, s->text.len, &s->h, file_line, s)) {
+	if ((!s->map && !s->buf) || !file_parse(s, lazy)) {
 		s->damaged = 1;
 		s->nf = 0;
+		s->lost = s->img.h.validity ? s->img.h.validity : s->h.validity;
+		memset(&s->h, 0, sizeof s->h);
 		return 0;
 	}
 	s->validity = s->h.validity;
@@ -441,152 +534,203 @@ static int arrival_cmp(const void *a, const void *b)
 	return uidmap_arrival_cmp(x->name, y->name);
 }
 
-static int rec_add(struct uidmap *m, unsigned long uid, const char *name,
-                   size_t baselen, int recent, int innew)
+/* Where one message of the result comes from. */
+struct out {
+	unsigned long uid;
+	const struct ent *e;
+	const struct filerec *f;        /* NULL: new */
+	size_t namelen;
+	unsigned flags;
+};
+
+static int out_add(struct out *o, unsigned long uid, const struct ent *e,
+                   const struct filerec *f)
 {
-	struct uidmap_rec *r;
-
-	if (m->n == m->cap) {
-		size_t cap = m->cap ? m->cap * 2 : 256;
-
-		r = reallocarray(m->r, cap, sizeof *r);
-		if (!r)
-			return -1;
-		m->r = r;
-		m->cap = cap;
-	}
-	r = &m->r[m->n++];
-	r->uid = uid;
-	r->name = name;
-	r->baselen = baselen;
-	r->recent = recent;
-	r->innew = innew;
-	return 0;
-}
-
-/* The names copied into one buffer m owns. */
-static int names_keep(struct uidmap *m)
-{
-	size_t i, total = 0, k;
-	char *b;
-
-	for (i = 0; i < m->n; i++)
-		if (__builtin_add_overflow(total, strlen(m->r[i].name) + 1, &total))
-			return -1;
-	b = malloc(total ? total : 1);
-	if (!b)
-		return -1;
-	for (i = 0, total = 0; i < m->n; i++) {
-		k = strlen(m->r[i].name) + 1;
-		memcpy(b + total, m->r[i].name, k);
-		m->r[i].name = b + total;
-		total += k;
-	}
-	m->buf = b;
-	return 0;
+	o->uid = uid;
+	o->e = e;
+	o->f = f;
+	o->namelen = strlen(e->name);
+	o->flags = uidmap_flags_of(e->name, o->namelen);
+	return 1;
 }
 
 /* The result: known messages in file order, then the unknown ones in
- * arrival order with new UIDs. */
-static int result(struct sync *s, struct uidmap *m)
+ * arrival order with new UIDs; l[0..*n), *known of them known. */
+static int result_list(struct sync *s, struct out **l, size_t *n,
+                       size_t *known)
 {
-	struct ent **u = 0, *e;
-	size_t i, nu = 0;
+	struct ent **u;
+	size_t i, nu = 0, k = 0;
 
-	for (i = 0; i < s->nf; i++) {
-		if (!s->f[i].ent)
-			continue;
-		e = &s->e[s->f[i].ent - 1];
-		if (rec_add(m, s->f[i].uid, e->name, e->baselen, e->recent,
-		            e->innew) < 0)
-			return -1;
-	}
 	for (i = 0; i < s->ne; i++)
 		nu += s->e[i].rec == 0;
-	if (nu) {
-		u = malloc(nu * sizeof *u);
-		if (!u)
-			return -1;
-		for (i = 0, nu = 0; i < s->ne; i++)
-			if (s->e[i].rec == 0)
-				u[nu++] = &s->e[i];
-		qsort(u, nu, sizeof *u, arrival_cmp);
+	*l = reallocarray(0, s->ne + 1, sizeof **l);
+	u = reallocarray(0, nu + 1, sizeof *u);
+	if (!*l || !u) {
+		free(u);
+		return -1;
 	}
+	for (i = 0; i < s->nf; i++)
+		if (s->f[i].ent)
+			k += out_add(&(*l)[k], s->f[i].uid, &s->e[s->f[i].ent - 1],
+			             &s->f[i]);
+	*known = k;
+	for (i = 0, nu = 0; i < s->ne; i++)
+		if (s->e[i].rec == 0)
+			u[nu++] = &s->e[i];
+	qsort(u, nu, sizeof *u, arrival_cmp);
 	for (i = 0; i < nu; i++) {
 		if (s->next >= 0xffffffffUL) {
 			free(u);
 			errno = EOVERFLOW;
 			return -1;
 		}
-		if (rec_add(m, s->next++, u[i]->name, u[i]->baselen,
-		            u[i]->recent, u[i]->innew) < 0) {
-			free(u);
-			return -1;
-		}
+		k += out_add(&(*l)[k], s->next++, u[i], 0);
 	}
 	free(u);
-	if (names_keep(m) < 0)
-		return -1;
-	/* UIDs must be kept whenever the set changed; a new stamp and the
-	 * names are worth writing only once the stamp can be trusted */
-	m->changed = nu > 0 || m->n != s->nf || !s->valid ||
-	             (s->trusted && (s->renamed || s->h.version != 2 ||
-	                             !uidmap_stamp_eq(&s->disk, &s->h.stamp)));
+	*n = k;
 	return 0;
 }
 
-static int head_put(struct str *t, const struct uidmap *m,
-                    const struct uidmap_stamp *st)
+/* A version 1 or 2 file has no modseqs: its messages start at 1. */
+static int out_moved(const struct sync *s, const struct out *o)
 {
-	int k;
-
-	if (!str_cats(t, UIDMAP_MAGIC) || !str_cats(t, "2 ") ||
-	    !str_catu(t, m->validity) || !str_catc(t, ' ') ||
-	    !str_catu(t, m->next))
-		return 0;
-	for (k = 0; k < STAMP_NUMS; k++)
-		if (!str_catc(t, ' ') || !str_catu(t, uidmap_stamp_get(st, k)))
-			return 0;
-	return str_catc(t, '\n');
+	return !o->f ||
+	       (s->h.version == UIDMAP_VERSION && o->f->flags != o->flags);
 }
 
-static int file_write(struct sync *s, const struct uidmap *m)
+/* The image of the result, modseqs raised as RFC 7162 wants: a new
+ * message gets the next one, as does one whose flags changed, and an
+ * expunge raises the highest. Returns whether a modseq moved. */
+static int result_build(struct sync *s, struct uidmap_build *b,
+                        const struct out *l, size_t n, size_t known)
 {
-	struct uidmap_stamp none;
-	struct str t = STR_ZERO;
+	struct uidmap_head h = s->h;
+	unsigned long long ms = s->valid ? s->h.modseq : 0;
+	struct uidmap_rec r;
+	size_t i, names = 0, bumps = 0;
+
+	for (i = 0; i < n; i++) {
+		bumps += out_moved(s, &l[i]);
+		if (__builtin_add_overflow(names, l[i].namelen + 1, &names))
+			goto overflow;
+	}
+	ms += known < s->nf;
+	h.validity = s->validity;
+	h.next = s->next;
+	if (__builtin_add_overflow(ms, bumps, &h.modseq))
+		goto overflow;
+	if (h.modseq == 0)
+		h.modseq = 1;
+	if (s->trusted)
+		h.stamp = s->disk;
+	else
+		memset(&h.stamp, 0, sizeof h.stamp);
+	if (uidmap_build_begin(b, &h, n, names) < 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		r.uid = l[i].uid;
+		r.name = l[i].e->name;
+		r.namelen = l[i].namelen;
+		r.baselen = l[i].e->baselen;
+		r.flags = l[i].flags;
+		r.innew = l[i].e->innew;
+		r.modseq = out_moved(s, &l[i]) ? ++ms : l[i].f->modseq;
+		if (uidmap_build_add(b, &r) < 0)
+			return -1;
+	}
+	return uidmap_build_end(b) < 0 ? -1 : bumps > 0 || known < s->nf;
+overflow:
+	errno = EOVERFLOW;
+	return -1;
+}
+
+/* Per record whether it is recent, when this sync moved any from new/
+ * (otherwise recent is innew). */
+static int result_recent(struct uidmap *m, const struct out *l, size_t n)
+{
 	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (l[i].e->recent != l[i].e->innew)
+			break;
+	if (i == n)
+		return 0;
+	m->recent = malloc(n);
+	if (!m->recent)
+		return -1;
+	for (i = 0; i < n; i++)
+		m->recent[i] = (unsigned char)l[i].e->recent;
+	return 0;
+}
+
+static int file_write(struct sync *s, const struct str *img)
+{
 	int fd, e;
 
-	memset(&none, 0, sizeof none);
-	if (!head_put(&t, m, s->trusted ? &s->disk : &none))
-		goto nomem;
-	for (i = 0; i < m->n; i++)
-		if (!str_catu(&t, m->r[i].uid) || !str_catc(&t, ' ') ||
-		    (m->r[i].innew && !str_cats(&t, "new/")) ||
-		    !str_cats(&t, m->r[i].name) || !str_catc(&t, '\n'))
-			goto nomem;
 	if (!uidmap_path(&s->p, s->dir, UIDMAP_FILE, ".tmp") ||
-	    !uidmap_path(&s->q, s->dir, UIDMAP_FILE, 0))
-		goto nomem;
+	    !uidmap_path(&s->q, s->dir, UIDMAP_FILE, 0)) {
+		errno = ENOMEM;
+		return -1;
+	}
 	fd = open(s->p.s, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	if (fd < 0)
-		goto fail;
+		return -1;
 	/* fsync before rename: a crash leaves the old file or the new one */
-	if (io_writeall(fd, t.s, t.len) < 0 || fsync(fd) < 0) {
+	if (io_writeall(fd, img->s, img->len) < 0 || fsync(fd) < 0) {
 		e = errno;
 		close(fd);
 		errno = e;
-		goto fail;
+		return -1;
 	}
 	if (close(fd) < 0 || rename(s->p.s, s->q.s) < 0)
-		goto fail;
-	str_free(&t);
+		return -1;
 	return 0;
-nomem:
-	errno = ENOMEM;
+}
+
+/* m takes the built image, checked as a file would be. */
+static int result_adopt(struct uidmap *m, struct uidmap_build *b)
+{
+	if (!uidmap_image_check(m, (const unsigned char *)b->img.s,
+	                        b->img.len)) {
+		errno = EINVAL;
+		return -1;
+	}
+	m->buf = b->img.s;
+	b->img.s = 0;
+	b->img.len = b->img.cap = 0;
+	return 0;
+}
+
+/* UIDs must be kept whenever the set changed, modseqs whenever one
+ * moved; a new stamp and the names are worth writing only once the
+ * stamp can be trusted. */
+static int result(struct sync *s, struct uidmap *m)
+{
+	struct uidmap_build b;
+	struct out *l = 0;
+	size_t n = 0, known = 0;
+	int moved = -1, e;
+
+	memset(&b, 0, sizeof b);
+	if (result_list(s, &l, &n, &known) == 0)
+		moved = result_build(s, &b, l, n, known);
+	if (moved >= 0 && result_recent(m, l, n) < 0)
+		moved = -1;
+	free(l);
+	if (moved < 0)
+		goto fail;
+	m->changed = moved || n != s->nf || !s->valid ||
+	             (s->trusted && (s->renamed || s->h.version != UIDMAP_VERSION ||
+	                             !uidmap_stamp_eq(&s->disk, &s->h.stamp)));
+	if (m->changed && file_write(s, &b.img) < 0)
+		goto fail;
+	if (result_adopt(m, &b) < 0)
+		goto fail;
+	return 0;
 fail:
 	e = errno;
-	str_free(&t);
+	str_free(&b.img);
 	errno = e;
 	return -1;
 }
@@ -597,7 +741,9 @@ static void sync_free(struct sync *s)
 	free(s->e);
 	free(s->f);
 	free(s->hash);
-	str_free(&s->text);
+	if (s->map)
+		munmap(s->map, s->maplen);
+	free(s->buf);
 	str_free(&s->p);
 	str_free(&s->q);
 	str_free(&s->moved);
@@ -605,37 +751,22 @@ static void sync_free(struct sync *s)
 
 void uidmap_free(struct uidmap *m)
 {
-	free(m->r);
+	if (m->mapped)
+		munmap(m->mapped, m->len);
 	free(m->buf);
-	m->r = 0;
-	m->buf = 0;
-	m->n = m->cap = 0;
+	free(m->recent);
+	memset(m, 0, sizeof *m);
 }
 
-/* The file's records as they are, names NUL-terminated in its text,
- * which m takes: no directory read, no copy. */
-static int from_file(struct sync *s, struct uidmap *m)
+/* The mapped file as it is: no directory read, no copy. */
+static void from_file(struct sync *s, struct uidmap *m)
 {
-	size_t i;
-
-	m->r = reallocarray(0, s->nf ? s->nf : 1, sizeof *m->r);
-	if (!m->r)
-		return -1;
-	m->cap = s->nf ? s->nf : 1;
-	for (i = 0; i < s->nf; i++) {
-		const struct filerec *f = &s->f[i];
-		char *name = s->text.s + (f->base - s->text.s);
-
-		name[f->namelen] = 0;   /* was the '\n' */
-		rec_add(m, f->uid, name, f->len, f->innew, f->innew);
-	}
-	m->buf = s->text.s;
-	s->text.s = 0;
-	s->text.len = s->text.cap = 0;
-	m->validity = s->validity;
-	m->next = s->next;
+	*m = s->img;
+	m->mapped = s->map;
+	m->buf = s->buf;
+	s->map = 0;
+	s->buf = 0;
 	m->skipped = 1;
-	return 0;
 }
 
 /* 1 when the file stands for the folder as it is (and there is nothing
@@ -644,19 +775,15 @@ static int can_skip(struct sync *s, int takenew)
 {
 	struct uidmap_stamp disk;
 	struct timespec now;
-	size_t i;
 
-	if (!s->valid || s->h.version != 2)
+	if (!s->valid || s->h.version != UIDMAP_VERSION ||
+	    (takenew && s->h.nnew))
 		return 0;
 	if (uidmap_stamp_take(s->dir, &disk) < 0)
 		return errno == ENOENT ? 0 : -1;
 	if (clock_gettime(CLOCK_REALTIME, &now) < 0 ||
 	    !uidmap_may_skip(&s->h.stamp, &disk, &now))
 		return 0;
-	if (takenew)
-		for (i = 0; i < s->nf; i++)
-			if (s->f[i].innew)
-				return 0;
 	return 1;
 }
 
@@ -672,12 +799,23 @@ static void stamp_before_scan(struct sync *s)
 	             uidmap_stamp_trusted(&s->disk, &now);
 }
 
+/* The time, unless a lost map had that UIDVALIDITY (or a later one):
+ * a client must see it change. */
+static unsigned long new_validity(unsigned long lost)
+{
+	unsigned long v = (unsigned long)time(0) & 0xffffffffUL;
+
+	if (lost && v <= lost)
+		v = lost < 0xffffffffUL ? lost + 1 : 1;
+	return v ? v : 1;
+}
+
 static int sync_full(struct sync *s, struct uidmap *m, int takenew)
 {
 	if (s->damaged)
 		log_kv("warn", "event", "uidlist_damaged", "dir", s->dir, NULL);
 	if (!s->valid) {
-		s->validity = (unsigned long)time(0);
+		s->validity = new_validity(s->lost);
 		s->next = 1;
 	}
 	if (hash_build(s) < 0)
@@ -695,33 +833,32 @@ static int sync_full(struct sync *s, struct uidmap *m, int takenew)
 			return -1;
 		match(s);
 	}
-	if (mark_recent(s) < 0 || result(s, m) < 0)
-		return -1;
-	m->validity = s->validity;
-	m->next = s->next;
-	if (m->changed && file_write(s, m) < 0)
-		return -1;
-	return 0;
+	return mark_recent(s) < 0 || result(s, m) < 0 ? -1 : 0;
 }
 
 /* locked 0: only the skip is tried; 1 means the lock is needed. */
-static int sync_run(const char *dir, struct uidmap *m, int takenew,
-                    int locked)
+static int sync_run(const char *dir, struct uidmap *m, int how, int locked)
 {
+	int takenew = how & UIDMAP_TAKE_NEW;
 	struct sync s;
 	int r, e;
 
 	memset(&s, 0, sizeof s);
 	s.dir = dir;
 	uidmap_free(m);
-	m->changed = m->skipped = 0;
-	r = file_read(&s);
+	r = file_read(&s, !locked && (how & UIDMAP_LAZY));
 	if (r == 0)
 		r = can_skip(&s, takenew);
-	if (r == 1)
-		r = from_file(&s, m);
-	else if (r == 0)
-		r = locked ? sync_full(&s, m, takenew) : 1;
+	if (r == 1) {
+		from_file(&s, m);
+		r = 0;
+	} else if (r == 0 && !locked) {
+		r = 1;
+	} else if (r == 0) {
+		r = s.h.version == UIDMAP_VERSION ? file_recs(&s) : 0;
+		if (r == 0)
+			r = sync_full(&s, m, takenew);
+	}
 	e = errno;
 	sync_free(&s);
 	if (r < 0) {
@@ -738,29 +875,31 @@ int uidmap_sync_locked(const char *dir, struct uidmap *m, int takenew)
 
 /* An unchanged folder needs no lock: the file is replaced by rename, so
  * it is read whole, and the stamp check says it is still the folder. */
-int uidmap_sync(const char *dir, struct uidmap *m, int takenew)
+int uidmap_sync(const char *dir, struct uidmap *m, int how)
 {
 	int r, e;
 
-	r = sync_run(dir, m, takenew, 0);
+	r = sync_run(dir, m, how, 0);
 	if (r <= 0)
 		return r;
 	if (uidmap_lock(dir) < 0)
 		return -1;
-	r = uidmap_sync_locked(dir, m, takenew);
+	r = uidmap_sync_locked(dir, m, how & UIDMAP_TAKE_NEW);
 	e = errno;
 	uidmap_unlock(dir);
 	errno = e;
 	return r;
 }
 
-const struct uidmap_rec *uidmap_find(const struct uidmap *m,
-                                     const char *base, size_t n)
+int uidmap_find(const struct uidmap *m, const char *base, size_t n,
+                struct uidmap_rec *r)
 {
 	size_t i;
 
-	for (i = m->n; i-- > 0;)
-		if (m->r[i].baselen == n && !memcmp(m->r[i].name, base, n))
-			return &m->r[i];
+	for (i = m->h.n; i-- > 0;) {
+		uidmap_get(m, i, r);
+		if (r->baselen == n && !memcmp(r->name, base, n))
+			return 1;
+	}
 	return 0;
 }

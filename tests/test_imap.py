@@ -1209,3 +1209,178 @@ def test_imap_tls_implicit(fx):
 
 
 test_imap_tls_implicit.timeout = 60
+
+
+# -- the uid list, version 3 (imapd/uidmap.h) ------------------------------
+# Owned by the uid-list work: the binary file is read in place, keeps
+# UIDs from a version 2 file, and keeps a modseq per message.
+
+UIDLIST_MAGIC = b"QUAIL-UIDLIST 3\n"
+
+
+def uidlist_v3(path):
+	"""(head, {uid: (name, modseq, flags)}) of a version 3 quail-uidlist,
+	checked for shape as the server checks it."""
+	import struct
+	with open(path, "rb") as f:
+		b = f.read()
+	check(b.startswith(UIDLIST_MAGIC), "not version 3: %r" % b[:20])
+	(hsize, rsize, validity, nxt, hms, n, nnew, unseen, first, nameslen,
+	 zero) = struct.unpack_from("<IIIIQIIIIII", b, 16)
+	check(hsize == 160 and rsize == 24 and zero == 0 and
+	      len(b) == hsize + rsize * n + nameslen, "uidlist sizes")
+	names = b[hsize + rsize * n:]
+	recs, last, seen = {}, 0, 0
+	for i in range(n):
+		uid, off, nl, bl, fl, ms = struct.unpack_from("<IIHHIQ", b,
+		                                              hsize + rsize * i)
+		check(last < uid < nxt and 1 <= ms <= hms and 0 < bl <= nl and
+		      names[off + nl:off + nl + 1] == b"\0", "uidlist record %d" % i)
+		recs[uid] = (names[off:off + nl], ms, fl)
+		seen += bool(fl & 8)
+		last = uid
+	check(n - seen == unseen, "uidlist unseen count")
+	head = {"validity": validity, "uidnext": nxt, "modseq": hms, "n": n,
+	        "new": nnew, "unseen": unseen, "first": first}
+	return head, recs
+
+
+def age_folder(md, secs=100):
+	"""new/ and cur/ last changed secs ago, so their stamp is trusted."""
+	t = time.time() - secs
+	for d in ("new", "cur"):
+		os.utime(os.path.join(md, d), (t, t))
+
+
+def test_uidlist_v3_modseq(fx):
+	"""SELECT writes the binary uid list; an idle folder is served from it
+	without a rewrite; STORE and EXPUNGE raise the modseqs; STATUS counts
+	come from its header."""
+	w = World(fx)
+	for i in range(4):
+		w.deliver(message("v3 %d" % i))
+	md = w.maildir()
+	path = os.path.join(md, "quail-uidlist")
+	c = w.client(select="INBOX")
+	validity = int(c.response("UIDVALIDITY")[1][0])
+	typ, d = c.uid("SEARCH", "ALL")
+	uids = [int(x) for x in d[0].split()]
+	c.logout()
+	age_folder(md)
+	c = w.client(select="INBOX")        # trusted now: written once more
+	c.logout()
+	head, recs = uidlist_v3(path)
+	check(head["validity"] == validity and sorted(recs) == uids and
+	      head["unseen"] == 4 and head["first"] == 1 and head["new"] == 0,
+	      "uidlist %r %r" % (head, sorted(recs)))
+	st = os.stat(path)
+	c = w.client(select="INBOX")
+	check(int(c.response("UIDVALIDITY")[1][0]) == validity, "UIDVALIDITY")
+	typ, d = c.uid("SEARCH", "ALL")
+	check([int(x) for x in d[0].split()] == uids, "uids %r" % d)
+	st2 = os.stat(path)
+	check((st.st_ino, st.st_mtime_ns) == (st2.st_ino, st2.st_mtime_ns),
+	      "an unchanged folder's uid list was rewritten")
+	# a flag change moves that message's modseq above the old highest
+	top = head["modseq"]
+	c.uid("STORE", str(uids[1]), "+FLAGS", "(\\Seen)")
+	c.noop()
+	head, recs = uidlist_v3(path)
+	check(recs[uids[1]][1] == top + 1 and head["modseq"] == top + 1 and
+	      recs[uids[0]][1] <= top and head["unseen"] == 3 and
+	      head["first"] == 1, "after STORE %r %r" % (head, recs))
+	# an expunge raises the highest
+	c.uid("STORE", str(uids[2]), "+FLAGS", "(\\Deleted)")
+	c.expunge()
+	head, recs = uidlist_v3(path)
+	check(uids[2] not in recs and head["modseq"] > top + 1,
+	      "after EXPUNGE %r" % head)
+	w.deliver(message("v3 late"))
+	other = w.client()
+	typ, d = other.status("INBOX", "(MESSAGES UNSEEN RECENT UIDNEXT)")
+	check(typ == "OK" and b"MESSAGES 4 " in d[0] and b"UNSEEN 3 " in d[0] and
+	      b"RECENT 1 " in d[0], "STATUS %r" % d)
+	other.logout()
+	c.logout()
+	w.check_clean()
+
+
+def test_uidlist_upgrade_v2(fx):
+	"""A version 2 text file keeps its UIDVALIDITY and UIDs."""
+	w = World(fx)
+	names = [w.deliver(message("old %d" % i)) for i in range(3)]
+	md = w.maildir()
+	for n in names:
+		os.rename(os.path.join(md, "new", n),
+		          os.path.join(md, "cur", n + ":2,S"))
+	path = os.path.join(md, "quail-uidlist")
+	text = b"QUAIL-UIDLIST 2 4242 60" + b" 0" * 12 + b"\n"
+	for uid, n in zip((10, 20, 30), names):
+		text += b"%d %s:2,S\n" % (uid, n.encode())
+	with open(path, "wb") as f:
+		f.write(text)
+	os.chown(path, w.uid, w.gid)
+	age_folder(md)
+	c = w.client(select="INBOX")
+	check(c.response("UIDVALIDITY")[1][0] == b"4242", "UIDVALIDITY lost")
+	check(c.response("UIDNEXT")[1][0] == b"60", "UIDNEXT")
+	typ, d = c.uid("SEARCH", "ALL")
+	check(d[0].split() == [b"10", b"20", b"30"], "uids %r" % d)
+	c.logout()
+	head, recs = uidlist_v3(path)
+	check(head["validity"] == 4242 and sorted(recs) == [10, 20, 30] and
+	      head["modseq"] == 1 and head["unseen"] == 0, "upgraded %r" % head)
+	w.check_clean()
+
+
+def test_uidlist_damaged_v3(fx):
+	"""A damaged version 3 file (cut short, an offset out of bounds) is a
+	lost map: a new UIDVALIDITY, and the session carries on."""
+	w = World(fx)
+	for i in range(3):
+		w.deliver(message("dmg %d" % i))
+	md = w.maildir()
+	path = os.path.join(md, "quail-uidlist")
+	c = w.client(select="INBOX")
+	validity = int(c.response("UIDVALIDITY")[1][0])
+	c.logout()
+	with open(path, "rb") as f:
+		good = f.read()
+	bad = bytearray(good)
+	bad[160 + 4:160 + 8] = b"\xff\xff\xff\x7f"     # first name's offset
+	for blob in (good[:len(good) - 1], bytes(bad), UIDLIST_MAGIC + b"x" * 200):
+		with open(path, "wb") as f:
+			f.write(blob)
+		time.sleep(1.1)     # a different time() for the new UIDVALIDITY
+		c = w.client(select="INBOX")
+		v = int(c.response("UIDVALIDITY")[1][0])
+		check(v != validity, "damaged file kept UIDVALIDITY %d" % v)
+		check(c.response("EXISTS")[1][-1] == b"3", "EXISTS")
+		check(fetch1(c, "1", "BODY.PEEK[HEADER.FIELDS (SUBJECT)]").strip()
+		      == b"Subject: dmg 0", "FETCH after a damaged uid list")
+		c.logout()
+		validity = v
+	# records damaged behind a sound header, in an idle folder: SELECT
+	# answers from the header; the first command that reads the records
+	# finds the damage and ends the session with BYE [UIDVALIDITY]
+	age_folder(md)
+	c = w.client(select="INBOX")        # writes a trusted stamp
+	c.logout()
+	with open(path, "rb") as f:
+		bad = bytearray(f.read())
+	bad[160 + 16:160 + 24] = b"\0" * 8       # first record's modseq 0
+	with open(path, "wb") as f:
+		f.write(bytes(bad))
+	c = w.client(select="INBOX")
+	check(int(c.response("UIDVALIDITY")[1][0]) == validity, "header")
+	try:
+		c.fetch("1", "(FLAGS)")
+		raise TestFailure("FETCH read damaged records")
+	except imaplib.IMAP4.abort as e:
+		check("UIDVALIDITY" in str(e), "BYE %s" % e)
+	time.sleep(1.1)
+	c = w.client(select="INBOX")
+	check(int(c.response("UIDVALIDITY")[1][0]) != validity, "kept")
+	check(c.response("EXISTS")[1][-1] == b"3", "EXISTS after the loss")
+	c.logout()
+	w.check_clean()

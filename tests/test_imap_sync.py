@@ -17,6 +17,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import time
 
@@ -422,22 +423,13 @@ def uidlist(w, folder):
 	if folder != "INBOX":
 		md = os.path.join(md, "." + folder)
 	with open(os.path.join(md, "quail-uidlist"), "rb") as f:
-		lines = f.read().split(b"\n")
-	# version 1: magic, uidvalidity, uidnext; version 2 adds a stamp of
-	# 12 numbers (imapd/uidmap.h)
-	head = lines[0].split()
-	check(head[:1] == [b"QUAIL-UIDLIST"] and
-	      (head[1:2] == [b"1"] and len(head) == 4 or
-	       head[1:2] == [b"2"] and len(head) == 16),
-	      "%s uidlist head %r" % (folder, lines[0]))
-	check(lines[-1] == b"", "%s uidlist not newline-terminated" % folder)
-	validity, nxt = int(head[2]), int(head[3])
+		data = f.read()
+	if data.startswith(b"QUAIL-UIDLIST 3\n"):
+		validity, nxt, keyed = uidlist_v3(folder, data)
+	else:
+		validity, nxt, keyed = uidlist_text(folder, data)
 	m, last, keys = {}, 0, set()
-	for l in lines[1:-1]:
-		uid, _, key = l.partition(b" ")
-		check(uid.isdigit() and key, "%s uidlist line %r" % (folder, l))
-		uid = int(uid)
-		key = key.rsplit(b"/", 1)[-1].split(b":", 1)[0]
+	for uid, key in keyed:
 		check(last < uid < nxt, "%s uidlist: uid %d after %d, uidnext %d" %
 		      (folder, uid, last, nxt))
 		check(key not in keys, "%s uidlist: key %r twice" % (folder, key))
@@ -445,6 +437,44 @@ def uidlist(w, folder):
 		keys.add(key)
 		m[uid] = key
 	return validity, nxt, m
+
+
+def uidlist_v3(folder, b):
+	"""Version 3 (imapd/uidmap.h): a 160-byte header, 24-byte records,
+	NUL-terminated names."""
+	(hsize, rsize, validity, nxt, _, n, _, _, _, nameslen,
+	 _) = struct.unpack_from("<IIIIQIIIIII", b, 16)
+	check(hsize == 160 and rsize == 24 and
+	      len(b) == hsize + rsize * n + nameslen,
+	      "%s uidlist sizes %d %d %d" % (folder, hsize, rsize, len(b)))
+	names = b[hsize + rsize * n:]
+	keyed = []
+	for i in range(n):
+		uid, off, nl, bl, _, _ = struct.unpack_from("<IIHHIQ", b,
+		                                            hsize + rsize * i)
+		check(names[off + nl:off + nl + 1] == b"\0",
+		      "%s uidlist name %d" % (folder, i))
+		keyed.append((uid, names[off:off + bl]))
+	return validity, nxt, keyed
+
+
+def uidlist_text(folder, data):
+	"""Version 1: magic, uidvalidity, uidnext; version 2 adds a stamp of
+	12 numbers. One "uid name" line per message."""
+	lines = data.split(b"\n")
+	head = lines[0].split()
+	check(head[:1] == [b"QUAIL-UIDLIST"] and
+	      (head[1:2] == [b"1"] and len(head) == 4 or
+	       head[1:2] == [b"2"] and len(head) == 16),
+	      "%s uidlist head %r" % (folder, lines[0]))
+	check(lines[-1] == b"", "%s uidlist not newline-terminated" % folder)
+	keyed = []
+	for l in lines[1:-1]:
+		uid, _, key = l.partition(b" ")
+		check(uid.isdigit() and key, "%s uidlist line %r" % (folder, l))
+		keyed.append((int(uid),
+		              key.rsplit(b"/", 1)[-1].split(b":", 1)[0]))
+	return int(head[2]), int(head[3]), keyed
 
 
 class Ledger:
