@@ -59,10 +59,10 @@ TESTS = lib/str_test lib/fmt_test lib/io_test lib/control_test \
 	deliver/dotqmail_test lib/userdb_test lib/pwcheck_test lib/base64_test \
 	smtpd/auth_test popd/popcmd_test tls/ctl_test deliver/remote_reply_test \
 	imapd/parse_test imapd/uidmap_test imapd/mime_test imapd/keywords_test \
-	imapd/decode_test
+	imapd/decode_test imapd/cache_test
 FUZZERS = fuzz/fuzz_addr fuzz/fuzz_cmd fuzz/fuzz_data fuzz/fuzz_hdr \
 	fuzz/fuzz_dotqmail fuzz/fuzz_auth fuzz/fuzz_pop fuzz/fuzz_ctl \
-	fuzz/fuzz_reply fuzz/fuzz_imap
+	fuzz/fuzz_reply fuzz/fuzz_imap fuzz/fuzz_cache
 
 all: $(PROGS) $(TESTS)
 
@@ -112,7 +112,7 @@ IMAPDOBJ = imapd/parse.o imapd/conn.o imapd/login.o imapd/loginutil.o \
 	imapd/session.o imapd/mailbox.o imapd/store.o imapd/folders.o imapd/list.o \
 	imapd/fetch.o imapd/fetchparse.o imapd/mime.o imapd/envelope.o \
 	imapd/search.o imapd/uidmap.o imapd/uidfile.o imapd/uidlock.o imapd/keywords.o \
-	imapd/quota.o imapd/decode.o
+	imapd/quota.o imapd/decode.o imapd/cache.o
 imapd/quail-imapd: imapd/quail-imapd.o $(IMAPDOBJ) lib/libquail.a
 	$(CC) $(LDFLAGS) $(STATIC) -o $@ imapd/quail-imapd.o $(IMAPDOBJ) lib/libquail.a
 popd/quail-popup: popd/quail-popup.o popd/popcmd.o lib/libquail.a
@@ -208,6 +208,9 @@ fuzz/fuzz_imap: imapd/fuzz_imap.c imapd/parse.c imapd/fetchparse.c imapd/mime.c 
 		imapd/fetchparse.c imapd/mime.c imapd/envelope.c imapd/loginutil.c \
 		imapd/decode.c \
 		$(LIBSRC) $(LIBS)
+fuzz/fuzz_cache: imapd/fuzz_cache.c imapd/cache.c $(LIBSRC)
+	@mkdir -p fuzz
+	$(FUZZCC) $(FUZZFLAGS) -o $@ imapd/fuzz_cache.c imapd/cache.c $(LIBSRC) $(LIBS)
 fuzz: $(FUZZERS)
 
 deps:

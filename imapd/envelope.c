@@ -29,10 +29,18 @@ int mime_nstring(struct str *out, const char *p, size_t n)
 		       str_catb(out, "}\r\n", 3) && str_catb(out, p, n);
 	if (!str_catc(out, '"'))
 		return 0;
-	for (i = 0; i < n; i++)
-		if (((p[i] == '"' || p[i] == '\\') && !str_catc(out, '\\')) ||
-		    !str_catc(out, p[i]))
+	/* runs between the bytes to escape go in whole */
+	for (i = 0; i < n; i++) {
+		size_t k = i;
+
+		while (k < n && p[k] != '"' && p[k] != '\\')
+			k++;
+		if (!str_catb(out, p + i, k - i))
 			return 0;
+		if (k < n && (!str_catc(out, '\\') || !str_catc(out, p[k])))
+			return 0;
+		i = k;
+	}
 	return str_catc(out, '"');
 }
 
@@ -56,6 +64,7 @@ struct addr {
  * to w; returns the special char, or 0 for a word, or -1 at the end. */
 static int word(const char *p, size_t n, size_t *i, struct str *w, int *ok)
 {
+	size_t start;
 	char c;
 
 	mime_skip_cfws(p, n, i);
@@ -85,9 +94,11 @@ static int word(const char *p, size_t n, size_t *i, struct str *w, int *ok)
 			*ok = 0;
 		return 0;
 	}
+	start = *i;
 	while (*i < n && !strchr("<>,;:@.\"()[] \t\r\n", p[*i]))
-		if (!str_catc(w, p[(*i)++]))
-			*ok = 0;
+		(*i)++;
+	if (!str_catb(w, p + start, *i - start))
+		*ok = 0;
 	if (c == ')' || c == ']')
 		(*i)++;         /* stray: skip it */
 	return 0;
@@ -224,7 +235,12 @@ static int addr_list(const char *h, size_t n, const char *name,
 	return str_catc(o, ')');
 }
 
-int mime_envelope(const char *h, size_t n, struct str *out)
+/* The fields an ENVELOPE is made of, NUL after each, for mime_fields. */
+#define ENVELOPE_FIELDS "Date\0Subject\0From\0Sender\0Reply-To\0To\0Cc\0" \
+	"Bcc\0In-Reply-To\0Message-ID"
+#define ENVELOPE_NFIELDS 10
+
+static int envelope_of(const char *h, size_t n, struct str *out)
 {
 	struct str t = STR_ZERO, tmp = STR_ZERO;
 	int ok;
@@ -254,14 +270,31 @@ int mime_envelope(const char *h, size_t n, struct str *out)
 	return ok;
 }
 
+/* A dozen lookups each walk the header: walk it once to pick out the
+ * fields they can find, then look them up in that. The first field of
+ * each name is the same there, so the answer is too. */
+int mime_envelope(const char *h, size_t n, struct str *out)
+{
+	struct str f = STR_ZERO;
+	int ok = mime_fields(h, n, ENVELOPE_FIELDS, ENVELOPE_NFIELDS, 1, &f) &&
+	         envelope_of(f.s, f.len, out);
+
+	str_free(&f);
+	return ok;
+}
+
 /* -- BODYSTRUCTURE ---------------------------------------------------- */
 
 static size_t lines(const char *p, size_t n)
 {
-	size_t k = 0, i;
+	const char *e = p + n, *q = p;
+	size_t k = 0;
 
-	for (i = 0; i < n; i++)
-		k += p[i] == '\n';
+	/* memchr: a large body's line count is most of BODYSTRUCTURE */
+	while (q < e && (q = memchr(q, '\n', (size_t)(e - q))) != 0) {
+		k++;
+		q++;
+	}
 	return k + (n && p[n - 1] != '\n');
 }
 

@@ -1,6 +1,8 @@
 /* FETCH and UID FETCH: items out of the view (FLAGS, UID, sizes and
  * dates from file names) and out of the message text (sections,
- * ENVELOPE, BODYSTRUCTURE), read once per message with CRLF line ends. */
+ * ENVELOPE, BODYSTRUCTURE), read once per message with CRLF line ends;
+ * ENVELOPE, BODY and BODYSTRUCTURE out of the folder's cache (cache.h)
+ * when it has them, so a warm FETCH opens no message. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -8,9 +10,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "decode.h"
 #include "fetch.h"
 #include "fmt.h"
 #include "log.h"
+#include "maildir.h"
 #include "mime.h"
 #include "session.h"
 
@@ -78,6 +82,207 @@ int msg_load(struct session *s, size_t i)
 		s->cache.uid = s->mb.m[i].uid;
 	return r;
 }
+
+/* -- the cache ---------------------------------------------------------- */
+
+/* The selected folder's cache and the scratch for making entries. One
+ * process serves one session, so this stands for a field of struct
+ * session until session.h has one. */
+static struct {
+	struct cache c;
+	struct mime m;
+	struct str v;           /* the fields of an entry made */
+	struct str hdrs;        /* the header fields it keeps */
+	struct str h;           /* a header value */
+	int warned;             /* a failed write was logged */
+} fc;
+
+static void fc_ready(struct session *s)
+{
+	if (cache_use(&fc.c, s->mb.dir, s->mb.validity) < 0)
+		die_nomem();
+}
+
+/* The file's size, part of an entry's key: from ",S=" in the name, so a
+ * warm FETCH makes no system call per message, else from stat(). */
+static int msg_fsize(struct session *s, size_t i, unsigned long long *fsize)
+{
+	const struct msg *m = &s->mb.m[i];
+	unsigned long long w;
+	struct stat st;
+
+	if (maildir_name_sizes(m->name, m->baselen, fsize, &w) & MAILDIR_HAS_S)
+		return 0;
+	if (!msg_path(s, &s->u, i))
+		die_nomem();
+	if (stat(s->u.s, &st) < 0)
+		return -1;
+	*fsize = (unsigned long long)st.st_size;
+	return 0;
+}
+
+/* The header fields an entry keeps, NUL after each, for mime_fields. */
+static const char *field_names(size_t *k)
+{
+	static struct str names;
+	int f;
+
+	*k = CF_N - CF_SUBJECT;
+	if (names.len)
+		return names.s;
+	for (f = CF_SUBJECT; f < CF_N; f++)
+		if (!str_cats(&names, cache_field_name(f)) ||
+		    !str_catc(&names, 0))
+			die_nomem();
+	return names.s;
+}
+
+/* Appends field k of the entry made from the text in s->cache, hdrs the
+ * header fields an entry keeps picked out of it: the same calls FETCH
+ * and SEARCH make without a cache, so the answers are the same bytes (a
+ * field's first occurrence is the same in hdrs as in the header). Leaves
+ * e->f[k] an offset into fc.v until entry_make ends. */
+/* A header value as SEARCH compares it (decode.h), appended to out. */
+static int field_decode(const char *v, size_t n, struct str *out)
+{
+	static struct str d;
+
+	d.len = 0;
+	return decode_header(&d, v, n) && decode_fold(out, d.s ? d.s : "", d.len);
+}
+
+static void field_make(struct session *s, int k, const struct str *hdrs,
+                       struct cache_ent *e)
+{
+	const char *t = s->cache.text.s ? s->cache.text.s : "";
+	size_t start = fc.v.len;
+	int ok = 1, r;
+
+	if (k == CF_ENVELOPE)
+		ok = mime_envelope(t, s->cache.text.len, &fc.v);
+	else if (k == CF_STRUCTURE || k == CF_BODY)
+		ok = mime_bodystructure(&fc.m, 0, k == CF_STRUCTURE, &fc.v);
+	else {
+		r = mime_header(hdrs->s, hdrs->len, cache_field_name(k), &fc.h);
+		if (r < 0)
+			die_nomem();
+		if (r == 0)
+			e->absent |= CF_BIT(k);
+		else if (k == CF_DATE)  /* parsed by SENT*, not matched */
+			ok = str_catb(&fc.v, fc.h.s, fc.h.len);
+		else
+			ok = field_decode(fc.h.s, fc.h.len, &fc.v);
+	}
+	if (!ok)
+		die_nomem();
+	e->known |= CF_BIT(k);
+	e->f[k] = 0;
+	e->flen[k] = fc.v.len - start;
+}
+
+/* Only what asks for the MIME structure pays for parsing all of it. */
+static void entry_make(struct session *s, size_t i, unsigned want,
+                       unsigned long long fsize, struct cache_ent *e)
+{
+	const struct msg *m = &s->mb.m[i];
+	const char *t = s->cache.text.s ? s->cache.text.s : "";
+	size_t off = 0, nk;
+	const char *names = field_names(&nk);
+	int k;
+
+	memset(e, 0, sizeof *e);
+	if ((want & (CF_BIT(CF_STRUCTURE) | CF_BIT(CF_BODY))) &&
+	    mime_parse(&fc.m, t, s->cache.text.len) < 0)
+		die_nomem();
+	fc.hdrs.len = 0;
+	if (!mime_fields(t, s->cache.text.len, names, nk, 1, &fc.hdrs))
+		die_nomem();
+	fc.v.len = 0;
+	for (k = 0; k < CF_N; k++)
+		if (want & CF_BIT(k))
+			field_make(s, k, &fc.hdrs, e);
+	for (k = 0; k < CF_N; k++) {
+		if (!(e->known & CF_BIT(k)) || (e->absent & CF_BIT(k)))
+			continue;
+		e->f[k] = fc.v.s + off;
+		off += e->flen[k];
+	}
+	e->uid = m->uid;
+	e->base = m->name;
+	e->baselen = m->baselen;
+	e->fsize = fsize;
+	e->csize = s->cache.text.len;
+}
+
+int msg_cached(struct session *s, size_t i, unsigned need,
+               struct cache_ent *e)
+{
+	const struct msg *m = &s->mb.m[i];
+	unsigned long long fsize;
+	unsigned had = 0;
+
+	fc_ready(s);
+	if (msg_fsize(s, i, &fsize) < 0)
+		return -1;
+	if (cache_get(&fc.c, m->uid, e) &&
+	    cache_ent_matches(e, m->name, m->baselen, fsize)) {
+		if ((e->known & need) == need)
+			return 1;
+		had = e->known;         /* the new entry holds these too */
+	}
+	if (msg_load(s, i) < 0)
+		return -1;
+	entry_make(s, i, CF_DEFAULT | had | need, fsize, e);
+	/* an entry too large to keep is still the answer */
+	if (cache_put(&fc.c, e) < 0)
+		die_nomem();
+	return 1;
+}
+
+/* Entries of messages no longer in the view are not written again. */
+static int keep_uid(void *arg, unsigned long uid)
+{
+	const struct mailbox *mb = &((struct session *)arg)->mb;
+	size_t i = msg_find_uid(mb, uid);
+
+	return i < mb->n && mb->m[i].uid == uid && !mb->m[i].gone;
+}
+
+static void fc_flush(struct session *s, size_t ratio)
+{
+	if (cache_flush(&fc.c, ratio, keep_uid, s) < 0 && !fc.warned) {
+		fc.warned = 1;
+		log_kv("warn", "event", "cache", "dir", fc.c.dir,
+		       "error", strerror(errno), NULL);
+	}
+}
+
+static int fc_current(const struct session *s)
+{
+	return s->selected && fc.c.dir && strcmp(fc.c.dir, s->mb.dir) == 0 &&
+	       fc.c.validity == s->mb.validity;
+}
+
+void msg_cache_done(struct session *s)
+{
+	if (fc_current(s))
+		fc_flush(s, CACHE_REWRITE_RATIO);
+}
+
+void msg_cache_close(struct session *s)
+{
+	if (fc_current(s))
+		fc_flush(s, CACHE_CLOSE_RATIO);
+	else
+		cache_flush(&fc.c, CACHE_CLOSE_RATIO, 0, 0);
+	cache_free(&fc.c);
+	mime_free(&fc.m);
+	str_free(&fc.v);
+	str_free(&fc.hdrs);
+	str_free(&fc.h);
+}
+
+/* -- responses ----------------------------------------------------------- */
 
 static void put_date(struct session *s, size_t i)
 {
@@ -149,16 +354,78 @@ static void put_section(struct session *s, const struct fitem *it,
 	put_bytes(s, it, t + off, len);
 }
 
-/* One message's response: 0 ok, -1 its file is gone. */
+/* The CF_ fields a FETCH wants, when the cache can answer all it needs
+ * the text for; else 0. */
+static unsigned fetch_cache_need(const struct fetch *f)
+{
+	unsigned need = 0;
+	size_t k;
+
+	for (k = 0; k < f->n; k++) {
+		if (f->it[k].kind == FI_SECTION)
+			return 0;
+		if (f->it[k].kind == FI_ENVELOPE)
+			need |= CF_BIT(CF_ENVELOPE);
+		else if (f->it[k].kind == FI_BODY)
+			need |= CF_BIT(CF_BODY);
+		else if (f->it[k].kind == FI_STRUCTURE)
+			need |= CF_BIT(CF_STRUCTURE);
+	}
+	return need;
+}
+
+/* ENVELOPE, BODY or BODYSTRUCTURE, from the entry when there is one. */
+static void put_computed(struct session *s, int kind, const struct mime *m,
+                         const struct cache_ent *e)
+{
+	int k = kind == FI_ENVELOPE ? CF_ENVELOPE :
+	        kind == FI_BODY ? CF_BODY : CF_STRUCTURE;
+
+	conn_puts(&s->c, kind == FI_ENVELOPE ? "ENVELOPE " :
+	          kind == FI_BODY ? "BODY " : "BODYSTRUCTURE ");
+	if (e) {
+		conn_put(&s->c, e->f[k], e->flen[k]);
+		return;
+	}
+	s->t.len = 0;
+	if (kind == FI_ENVELOPE ?
+	    !mime_envelope(s->cache.text.s, m->e[0].hdrlen, &s->t) :
+	    !mime_bodystructure(m, 0, kind == FI_STRUCTURE, &s->t))
+		die_nomem();
+	conn_put(&s->c, s->t.s, s->t.len);
+}
+
+/* RFC822.SIZE as msg_size() finds it, without reading the file when its
+ * name lacks ",W=": the entry has the size reading it would find. A name
+ * with ",W=" keeps its word, as msg_size() takes it. */
+static void size_from_entry(struct msg *m, const struct cache_ent *e)
+{
+	unsigned long long sz, w;
+
+	if (m->sized ||
+	    (maildir_name_sizes(m->name, m->baselen, &sz, &w) & MAILDIR_HAS_W))
+		return;
+	m->size = e->csize;
+	m->sized = 1;
+}
+
+/* One message's response, need the CF_ fields to take from the cache
+ * (0: none): 0 ok, -1 its file is gone. */
 static int fetch_one(struct session *s, struct fetch *f, size_t i,
-                     struct mime *m)
+                     struct mime *m, unsigned need)
 {
 	struct msg *msg = &s->mb.m[i];
 	int flags_done = 0, uid_done = 0, sp = 0;
 	unsigned long long size;
+	struct cache_ent ce, *e = 0;
 	size_t k;
 
-	if (f->need_text) {
+	if (need) {
+		if (msg_cached(s, i, need, &ce) < 0)
+			return -1;
+		e = &ce;
+		size_from_entry(msg, e);
+	} else if (f->need_text) {
 		if (msg_load(s, i) < 0)
 			return -1;
 		if (mime_parse(m, s->cache.text.s ? s->cache.text.s : "",
@@ -197,20 +464,9 @@ static int fetch_one(struct session *s, struct fetch *f, size_t i,
 			conn_putu(&s->c, size);
 			break;
 		case FI_ENVELOPE:
-			s->t.len = 0;
-			if (!str_cats(&s->t, "ENVELOPE ") ||
-			    !mime_envelope(s->cache.text.s, m->e[0].hdrlen, &s->t))
-				die_nomem();
-			conn_put(&s->c, s->t.s, s->t.len);
-			break;
 		case FI_BODY:
 		case FI_STRUCTURE:
-			s->t.len = 0;
-			if (!str_cats(&s->t, it->kind == FI_BODY ? "BODY " :
-			              "BODYSTRUCTURE ") ||
-			    !mime_bodystructure(m, 0, it->kind == FI_STRUCTURE, &s->t))
-				die_nomem();
-			conn_put(&s->c, s->t.s, s->t.len);
+			put_computed(s, it->kind, m, e);
 			break;
 		default:
 			put_section(s, it, m);
@@ -235,6 +491,7 @@ void cmd_fetch(struct session *s)
 	static struct fetch f;
 	struct mime m = MIME_ZERO;
 	unsigned char *sel;
+	unsigned need;
 	int r, gone = 0;
 	size_t i, n;
 
@@ -259,13 +516,16 @@ void cmd_fetch(struct session *s)
 		reply_bad(s, "bad sequence set");
 		return;
 	}
+	need = fetch_cache_need(&f);
 	/* setting \Seen may sync and grow the view: sel covers only n */
 	for (i = 0, n = s->mb.n; i < n && !s->c.werr; i++) {
 		if (!sel[i])
 			continue;
-		if (s->mb.m[i].gone || fetch_one(s, &f, i, &m) < 0)
+		if (s->mb.m[i].gone || fetch_one(s, &f, i, &m, need) < 0)
 			gone = 1;
 	}
+	if (need)
+		msg_cache_done(s);
 	free(sel);
 	mime_free(&m);
 	fetch_free(&f);

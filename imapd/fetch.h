@@ -3,6 +3,7 @@
 
 #include <stddef.h>
 
+#include "cache.h"
 #include "mime.h"
 #include "parse.h"
 #include "str.h"
@@ -45,5 +46,18 @@ struct fetch {
 int fetch_parse(struct fetch *f, const struct imap_cmd *c,
                 const struct imap_arg *a);
 void fetch_free(struct fetch *f);
+
+/* The selected folder's cache (cache.h), used by FETCH and SEARCH. */
+struct session;
+/* Message i's cache entry, holding at least the fields in need (CF_
+ * bits): from the cache, else made from the message's text and added.
+ * 1 ok (e valid until the next call), -1 the message can't be read
+ * (errno; ENOENT: it is gone). */
+int msg_cached(struct session *s, size_t i, unsigned need,
+               struct cache_ent *e);
+/* At the end of a command: writes the cache file when enough is new. */
+void msg_cache_done(struct session *s);
+/* When the folder is closed: writes what is worth it, frees the rest. */
+void msg_cache_close(struct session *s);
 
 #endif

@@ -1,12 +1,17 @@
 /* SEARCH and UID SEARCH (RFC 3501 6.4.4). The keys are checked once
  * without looking at any message, so a bad key is a BAD before any
  * output; then each message is tested, its file read only when a key
- * needs the text. Text matches are substrings, ASCII case ignored, over
- * the raw header values and body (encoded words and transfer encodings
- * are not decoded yet). */
+ * needs the text: the header fields the folder's cache holds (Subject,
+ * From, To, Cc, Bcc, Date, Message-ID) come from there, already decoded.
+ * Text matches are substrings of decoded text (decode.h: encoded words,
+ * transfer encodings and 8-bit charsets undone, Latin letters folded),
+ * the search string folded the same way. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache.h"
+#include "decode.h"
+#include "fetch.h"
 #include "fmt.h"
 #include "log.h"
 #include "mime.h"
@@ -20,21 +25,13 @@ struct ctx {
 	int bad;
 	int depth;
 	struct str v;
+	struct str nd;          /* the search string, folded */
+	struct str dec;         /* a decoded header value */
+	struct str hay;         /* decoded, folded text of the message */
+	struct mime m;
 	struct imap_seq q;
 	const struct imap_arg *qarg;    /* the set parsed into q */
 };
-
-static int ci_find(const char *h, size_t hn, const char *nd, size_t nn)
-{
-	size_t i;
-
-	if (nn == 0)
-		return 1;
-	for (i = 0; i + nn <= hn; i++)
-		if (case_eqb(h + i, nd, nn))
-			return 1;
-	return 0;
-}
 
 static int checking(const struct ctx *c)
 {
@@ -62,15 +59,65 @@ static size_t hdr_len(const char *t, size_t n)
 	return n;
 }
 
-static int hdr_has(struct ctx *c, const char *field, const char *s, size_t n)
+/* The value of header field, from the cache when it keeps that field:
+ * 1 found, 0 not there (or the message can't be read). */
+static int hdr_value(struct ctx *c, const char *field, const char **v,
+                     size_t *vn)
 {
+	int k = cache_field_find(field, strlen(field)), r;
+	struct cache_ent e;
+	const char *t;
 	size_t tn;
-	const char *t = text(c, &tn);
-	int r = mime_header(t, hdr_len(t, tn), field, &c->v);
 
+	if (k >= 0) {
+		if (msg_cached(c->s, c->i, CF_BIT(k), &e) < 0 ||
+		    (e.absent & CF_BIT(k)))
+			return 0;
+		*v = e.f[k];
+		*vn = e.flen[k];
+		return 1;
+	}
+	t = text(c, &tn);
+	r = mime_header(t, hdr_len(t, tn), field, &c->v);
 	if (r < 0)
 		die_nomem();
-	return r > 0 && ci_find(c->v.s, c->v.len, s, n);
+	*v = c->v.s ? c->v.s : "";
+	*vn = c->v.len;
+	return r > 0;
+}
+
+/* The search string s[0..n) folded into c->nd. */
+static void needle(struct ctx *c, const char *s, size_t n)
+{
+	c->nd.len = 0;
+	if (!decode_fold(&c->nd, s, n))
+		die_nomem();
+}
+
+static int found(const struct ctx *c, const char *h, size_t hn)
+{
+	return c->nd.len == 0 || memmem(h, hn, c->nd.s, c->nd.len) != 0;
+}
+
+/* The cache keeps the fields SEARCH reads decoded and folded already
+ * (all but Date, which the SENT* keys parse); others are done here. */
+static int hdr_has(struct ctx *c, const char *field, const char *s, size_t n)
+{
+	int k = cache_field_find(field, strlen(field));
+	const char *v;
+	size_t vn;
+
+	if (!hdr_value(c, field, &v, &vn))
+		return 0;
+	needle(c, s, n);
+	if (k >= 0 && k != CF_DATE)
+		return found(c, v, vn);
+	c->dec.len = 0;
+	c->hay.len = 0;
+	if (!decode_header(&c->dec, v, vn) ||
+	    !decode_fold(&c->hay, c->dec.s ? c->dec.s : "", c->dec.len))
+		die_nomem();
+	return found(c, c->hay.s, c->hay.len);
 }
 
 static long msg_day(struct ctx *c)
@@ -137,14 +184,11 @@ static int sent_day(const char *v, size_t n, long *day)
 /* The Date field's day, else (none, or not a date) INTERNALDATE's. */
 static long sent_msg_day(struct ctx *c)
 {
-	size_t tn;
-	const char *t = text(c, &tn);
+	const char *v;
+	size_t vn;
 	long day;
-	int r = mime_header(t, hdr_len(t, tn), "Date", &c->v);
 
-	if (r < 0)
-		die_nomem();
-	if (r > 0 && sent_day(c->v.s, c->v.len, &day))
+	if (hdr_value(c, "Date", &v, &vn) && sent_day(v, vn, &day))
 		return day;
 	return msg_day(c);
 }
@@ -222,7 +266,7 @@ static int text_key(struct ctx *c, const struct imap_arg **a, int *m)
 	static const char *const hdrs[] = { "BCC", "CC", "FROM", "SUBJECT",
 	                                     "TO" };
 	const char *s, *field = 0;
-	size_t n, k, tn, hl;
+	size_t n, k, tn;
 	const char *t;
 
 	for (k = 0; k < sizeof hdrs / sizeof hdrs[0]; k++)
@@ -259,8 +303,14 @@ static int text_key(struct ctx *c, const struct imap_arg **a, int *m)
 		if (!arg_str(c, a, &s, &n) || checking(c))
 			return 1;
 		t = text(c, &tn);
-		hl = body ? hdr_len(t, tn) : 0;
-		*m = ci_find(t + hl, tn - hl, s, n);
+		mime_free(&c->m);
+		memset(&c->m, 0, sizeof c->m);
+		c->hay.len = 0;
+		if (mime_parse(&c->m, t, tn) < 0 ||
+		    !decode_message(&c->hay, &c->m, !body))
+			die_nomem();
+		needle(c, s, n);
+		*m = found(c, c->hay.s, c->hay.len);
 		return 1;
 	}
 	return 0;
@@ -393,6 +443,16 @@ static int all_keys(struct ctx *c, const struct imap_arg *first)
 	return m && !c->bad;
 }
 
+static void search_free(struct ctx *c)
+{
+	str_free(&c->v);
+	str_free(&c->nd);
+	str_free(&c->dec);
+	str_free(&c->hay);
+	mime_free(&c->m);
+	imap_seq_free(&c->q);
+}
+
 void cmd_search(struct session *s)
 {
 	const struct imap_arg *a = imap_first(&s->cmd);
@@ -420,8 +480,7 @@ void cmd_search(struct session *s)
 	c.i = (size_t)-1;
 	all_keys(&c, a);
 	if (!a || c.bad) {
-		str_free(&c.v);
-		imap_seq_free(&c.q);
+		search_free(&c);
 		reply_bad(s, "bad search key");
 		return;
 	}
@@ -437,7 +496,7 @@ void cmd_search(struct session *s)
 		}
 	}
 	conn_puts(&s->c, "\r\n");
-	str_free(&c.v);
-	imap_seq_free(&c.q);
+	search_free(&c);
+	msg_cache_done(s);
 	reply(s, "OK SEARCH completed");
 }

@@ -846,6 +846,48 @@ def test_search(fx):
 	w.check_clean()
 
 
+
+def test_search_decoded(fx):
+	"""SEARCH compares decoded text (RFC 3501 6.4.4): encoded words in
+	headers, quoted-printable and base64 bodies, 8-bit charsets as UTF-8,
+	case ignored for Latin letters too; attachments that are not text are
+	not searched."""
+	w = World(fx)
+	w.deliver(b"Subject: =?iso-8859-1?q?R=E9union_=E0_Paris?=\n"
+	          b"From: ann@client.test\n"
+	          b"Content-Type: text/plain; charset=iso-8859-1\n"
+	          b"Content-Transfer-Encoding: quoted-printable\n\n"
+	          b"Un caf=E9 cr=E8me, soft=\nbreak.\n")
+	w.deliver(b"Subject: =?utf-8?b?w4l0w6kgMjAyNg==?=\n"
+	          b"From: bob@client.test\n"
+	          b"Content-Type: multipart/mixed; boundary=b\n\n"
+	          b"--b\nContent-Type: text/plain; charset=utf-8\n"
+	          b"Content-Transfer-Encoding: base64\n\n"
+	          b"bGUgZ3LDom5kIGNow6J0ZWF1\n"
+	          b"--b\nContent-Type: application/octet-stream\n"
+	          b"Content-Transfer-Encoding: base64\n\n"
+	          b"c2VjcmV0IHdvcmQ=\n--b--\n")
+	w.deliver(b"Subject: plain\n\nnothing encoded: =?utf-8?q?caf=C3=A9?=\n")
+	c = w.client(select="INBOX")
+
+	def s(key, value):
+		c.literal = value.encode()
+		typ, d = c.search("UTF-8", key)
+		check(typ == "OK", "SEARCH %s %r: %r" % (key, value, d))
+		return d[0].split()
+	check(s("SUBJECT", "réunion à") == [b"1"], "encoded word, Latin-1")
+	check(s("SUBJECT", "RÉUNION") == [b"1"], "case of É")
+	check(s("SUBJECT", "été") == [b"2"], "encoded word, UTF-8 base64")
+	check(s("BODY", "café crème") == [b"1"], "quoted-printable Latin-1")
+	check(s("BODY", "café") == [b"1"],
+	      "an encoded word in a body is text, not decoded (message 3)")
+	check(s("BODY", "softbreak") == [b"1"], "soft line break")
+	check(s("BODY", "grând château") == [b"2"], "base64 UTF-8 part")
+	check(s("BODY", "secret") == [], "non-text attachment searched")
+	check(s("TEXT", "réunion") == [b"1"], "TEXT sees decoded headers")
+	check(s("BODY", "caf=E9") == [], "raw quoted-printable matched")
+	w.check_clean()
+
 def test_search_sent(fx):
 	"""SENTBEFORE/SENTON/SENTSINCE go by the Date field's date, its time
 	and zone disregarded; without a usable Date, by INTERNALDATE."""
