@@ -412,7 +412,7 @@ static void size_from_entry(struct msg *m, const struct cache_ent *e)
 /* One message's response, need the CF_ fields to take from the cache
  * (0: none): 0 ok, -1 its file is gone. */
 static int fetch_one(struct session *s, struct fetch *f, size_t i,
-                     struct mime *m, unsigned need)
+                     struct mime *m, unsigned need, int modseq)
 {
 	struct msg *msg = &s->mb.m[i];
 	int flags_done = 0, uid_done = 0, sp = 0;
@@ -477,11 +477,146 @@ static int fetch_one(struct session *s, struct fetch *f, size_t i,
 		conn_putu(&s->c, msg->uid);
 	}
 	if (f->sets_seen && !s->mb.readonly && !flags_done) {
-		conn_puts(&s->c, sp ? " " : "");
+		conn_puts(&s->c, sp++ ? " " : "");
 		put_flags(s, msg->flags, msg->recent);
+		flags_done = 1;
+	}
+	/* RFC 7162 3.1.4.1: under CONDSTORE FLAGS go with MODSEQ */
+	if (modseq || (s->condstore && flags_done)) {
+		conn_puts(&s->c, sp ? " " : "");
+		put_modseq(s, msg);
 	}
 	conn_puts(&s->c, ")\r\n");
 	return 0;
+}
+
+/* What RFC 7162 adds to one FETCH. */
+struct fetch_cs {
+	int modseq;             /* MODSEQ asked for, or implied */
+	int changed;            /* (CHANGEDSINCE since) */
+	unsigned long long since;
+	int vanished;           /* (VANISHED): UID FETCH under QRESYNC */
+};
+
+/* MODSEQ is no item of fetch_parse's: it is unlinked from the item
+ * list here, which belongs to this command. 1 when it was there; *att
+ * becomes NULL when nothing else was asked for. */
+static int take_modseq(struct session *s, const struct imap_arg **att)
+{
+	struct imap_arg *l = &s->cmd.arg[*att - s->cmd.arg], *x, *prev = 0;
+	size_t k;
+	int found = 0;
+
+	if (imap_is_atom(l, "MODSEQ")) {
+		*att = 0;
+		return 1;
+	}
+	if (l->type != IMAP_LIST)
+		return 0;
+	for (k = l->child; k; k = x->next) {
+		x = &s->cmd.arg[k - 1];
+		if (!imap_is_atom(x, "MODSEQ")) {
+			prev = x;
+			continue;
+		}
+		found = 1;
+		if (prev)
+			prev->next = x->next;
+		else
+			l->child = x->next;
+	}
+	if (found && !l->child)
+		*att = 0;
+	return found;
+}
+
+/* The modifier list: CHANGEDSINCE n, and VANISHED, which needs it,
+ * QRESYNC and UID FETCH (RFC 7162 3.2.6). 1 ok, 0 bad. */
+static int fetch_mods(struct session *s, const struct imap_arg *l,
+                      struct fetch_cs *cs)
+{
+	const struct imap_arg *a;
+
+	if (l->type != IMAP_LIST || !imap_child(&s->cmd, l))
+		return 0;
+	for (a = imap_child(&s->cmd, l); a; a = imap_next(&s->cmd, a)) {
+		if (imap_is_atom(a, "CHANGEDSINCE") && !cs->changed) {
+			a = imap_next(&s->cmd, a);
+			if (!modseq_arg(a, &cs->since))
+				return 0;
+			cs->changed = cs->modseq = 1;
+		} else if (imap_is_atom(a, "VANISHED") && !cs->vanished) {
+			cs->vanished = 1;
+		} else {
+			return 0;
+		}
+	}
+	return cs->changed && (!cs->vanished || (s->qresync && s->cmd.uid));
+}
+
+/* The items and modifiers: 1 ok, 0 replied BAD. */
+static int fetch_args(struct session *s, const struct imap_arg *att,
+                      struct fetch *f, struct fetch_cs *cs)
+{
+	const struct imap_arg *mods = imap_next(&s->cmd, att);
+	int r = 1;
+
+	memset(cs, 0, sizeof *cs);
+	if (mods && (imap_next(&s->cmd, mods) || !fetch_mods(s, mods, cs))) {
+		reply_bad(s, "bad FETCH modifier");
+		return 0;
+	}
+	cs->modseq |= take_modseq(s, &att);
+	f->n = 0;
+	f->need_text = f->need_mime = f->sets_seen = 0;
+	if (att)
+		r = fetch_parse(f, &s->cmd, att);
+	if (r < 0)
+		die_nomem();
+	if (r == 0) {
+		fetch_free(f);
+		reply_bad(s, "bad FETCH data item");
+		return 0;
+	}
+	if (cs->modseq)
+		s->condstore = 1;       /* RFC 7162 3.1: an enabling command */
+	return 1;
+}
+
+/* Under CONDSTORE the FETCH that sets \Seen reports the new modseq,
+ * which a sync after the renames learns: they go first, in one pass. */
+static void fetch_set_seen(struct session *s, const unsigned char *sel,
+                           size_t n)
+{
+	size_t i;
+	int changed = 0;
+
+	for (i = 0; i < n; i++) {
+		struct msg *m = &s->mb.m[i];
+
+		if (!sel[i] || m->gone || (m->flags & FL_SEEN))
+			continue;
+		if (msg_setflags(s, i, m->flags | FL_SEEN) < 0)
+			log_kv("warn", "event", "seen", "error", strerror(errno),
+			       NULL);
+		else
+			changed = 1;
+	}
+	if (changed && mb_sync(s, 0) < 0)
+		log_kv("warn", "event", "sync", "error", strerror(errno), NULL);
+}
+
+/* UID FETCH (VANISHED): the UIDs of the set that are gone. */
+static void fetch_vanished(struct session *s, const struct imap_arg *set)
+{
+	struct imap_seq q = { 0, 0, 0 };
+	int r = imap_seq_parse(&q, set->s, set->len);
+
+	if (r < 0)
+		die_nomem();
+	if (r > 0)
+		put_vanished_earlier(s, &q);
+	imap_seq_free(&q);
 }
 
 void cmd_fetch(struct session *s)
@@ -489,24 +624,19 @@ void cmd_fetch(struct session *s)
 	const struct imap_arg *set = imap_first(&s->cmd);
 	const struct imap_arg *att = imap_next(&s->cmd, set);
 	static struct fetch f;
+	struct fetch_cs cs;
 	struct mime m = MIME_ZERO;
 	unsigned char *sel;
 	unsigned need;
-	int r, gone = 0;
+	int gone = 0;
 	size_t i, n;
 
-	if (!set || set->type != IMAP_ATOM || !att || imap_next(&s->cmd, att)) {
+	if (!set || set->type != IMAP_ATOM || !att) {
 		reply_bad(s, "FETCH takes a set and data items");
 		return;
 	}
-	r = fetch_parse(&f, &s->cmd, att);
-	if (r < 0)
-		die_nomem();
-	if (r == 0) {
-		fetch_free(&f);
-		reply_bad(s, "bad FETCH data item");
+	if (!fetch_args(s, att, &f, &cs))
 		return;
-	}
 	sel = malloc(s->mb.n ? s->mb.n : 1);
 	if (!sel)
 		die_nomem();
@@ -517,11 +647,17 @@ void cmd_fetch(struct session *s)
 		return;
 	}
 	need = fetch_cache_need(&f);
+	n = s->mb.n;
+	if (cs.vanished)
+		fetch_vanished(s, set);
 	/* setting \Seen may sync and grow the view: sel covers only n */
-	for (i = 0, n = s->mb.n; i < n && !s->c.werr; i++) {
-		if (!sel[i])
+	if (f.sets_seen && s->condstore && !s->mb.readonly)
+		fetch_set_seen(s, sel, n);
+	for (i = 0; i < n && !s->c.werr; i++) {
+		if (!sel[i] || (cs.changed && s->mb.m[i].modseq <= cs.since))
 			continue;
-		if (s->mb.m[i].gone || fetch_one(s, &f, i, &m, need) < 0)
+		if (s->mb.m[i].gone ||
+		    fetch_one(s, &f, i, &m, need, cs.modseq) < 0)
 			gone = 1;
 	}
 	if (need)

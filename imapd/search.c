@@ -24,6 +24,7 @@ struct ctx {
 	size_t i;               /* the message; (size_t)-1 for the check */
 	int bad;
 	int depth;
+	int modseq;             /* a MODSEQ key was used */
 	struct str v;
 	struct str nd;          /* the search string, folded */
 	struct str dec;         /* a decoded header value */
@@ -366,6 +367,35 @@ static int set_key(struct ctx *c, const struct imap_arg *a, int uid, int *m)
 	return 1;
 }
 
+/* MODSEQ [entry-name entry-type] n (RFC 7162 3.1.5): quail keeps one
+ * modseq per message, so the entry, a flag's name and priv, shared or
+ * all, is checked and ignored. */
+static int modseq_key(struct ctx *c, const struct imap_arg **a, int *m)
+{
+	const char *e;
+	size_t n;
+	unsigned long long v;
+
+	if (!imap_is_atom(*a, "MODSEQ"))
+		return 0;
+	*a = imap_next(&c->s->cmd, *a);
+	if (imap_string(*a, &e, &n)) {
+		*a = imap_next(&c->s->cmd, *a);
+		if (!imap_is_atom(*a, "PRIV") && !imap_is_atom(*a, "SHARED") &&
+		    !imap_is_atom(*a, "ALL")) {
+			c->bad = 1;
+			return 1;
+		}
+		*a = imap_next(&c->s->cmd, *a);
+	}
+	if (!modseq_arg(*a, &v))
+		c->bad = 1;
+	else if (!checking(c))
+		*m = c->s->mb.m[c->i].modseq >= v;
+	c->modseq = 1;
+	return 1;
+}
+
 /* One search key at *a; leaves *a on its last argument. */
 static int key(struct ctx *c, const struct imap_arg **a)
 {
@@ -420,7 +450,8 @@ static int key(struct ctx *c, const struct imap_arg **a)
 		*a = imap_next(&c->s->cmd, *a);
 		set_key(c, *a, 1, &m);
 	} else if (flag_key(c, *a, &m) || date_key(c, a, &m) ||
-	           text_key(c, a, &m) || size_key(c, a, &m)) {
+	           text_key(c, a, &m) || size_key(c, a, &m) ||
+	           modseq_key(c, a, &m)) {
 		;
 	} else if ((*a)->type == IMAP_ATOM && (((*a)->s[0] >= '0' &&
 	           (*a)->s[0] <= '9') || (*a)->s[0] == '*')) {
@@ -457,6 +488,7 @@ void cmd_search(struct session *s)
 {
 	const struct imap_arg *a = imap_first(&s->cmd);
 	struct ctx c;
+	unsigned long long top = 0;
 	size_t i;
 
 	memset(&c, 0, sizeof c);
@@ -484,6 +516,8 @@ void cmd_search(struct session *s)
 		reply_bad(s, "bad search key");
 		return;
 	}
+	if (c.modseq)
+		s->condstore = 1;       /* RFC 7162 3.1: an enabling command */
 	conn_puts(&s->c, "* SEARCH");
 	for (i = 0; i < s->mb.n; i++) {
 		if (s->mb.m[i].gone)
@@ -493,7 +527,15 @@ void cmd_search(struct session *s)
 		if (all_keys(&c, a)) {
 			conn_puts(&s->c, " ");
 			conn_putu(&s->c, s->cmd.uid ? s->mb.m[i].uid : i + 1);
+			if (top < s->mb.m[i].modseq)
+				top = s->mb.m[i].modseq;
 		}
+	}
+	/* RFC 7162 3.1.5: the highest modseq of what was found */
+	if (c.modseq && top) {
+		conn_puts(&s->c, " (MODSEQ ");
+		conn_putu(&s->c, top);
+		conn_puts(&s->c, ")");
 	}
 	conn_puts(&s->c, "\r\n");
 	search_free(&c);

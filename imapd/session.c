@@ -63,29 +63,130 @@ static int need_selected(struct session *s)
 	return 0;
 }
 
+/* A sequence set argument: 1 ok, 0 bad. */
+static int set_arg(struct session *s, const struct imap_arg *a)
+{
+	int r;
+
+	if (!a || a->type != IMAP_ATOM)
+		return 0;
+	r = imap_seq_parse(&s->seq, a->s, a->len);
+	if (r < 0)
+		die_nomem();
+	return r;
+}
+
+/* QRESYNC (uidvalidity modseq [known-uids [(seqs uids)]]); the
+ * seq-match-data only helps a server that keeps expunge history, so it
+ * is checked and ignored. */
+static int qresync_arg(struct session *s, const struct imap_arg *l,
+                       struct select_opts *o)
+{
+	const struct imap_arg *a = imap_child(&s->cmd, l), *b;
+	unsigned long long v;
+
+	if (l->type != IMAP_LIST || !imap_number(a, &v) || v == 0)
+		return 0;
+	o->validity = (unsigned long)v;
+	a = imap_next(&s->cmd, a);
+	if (!modseq_arg(a, &o->modseq) || o->modseq == 0)
+		return 0;
+	a = imap_next(&s->cmd, a);
+	if (a && a->type == IMAP_ATOM) {
+		if (!set_arg(s, a))
+			return 0;
+		o->known = a->s;
+		o->knownlen = a->len;
+		a = imap_next(&s->cmd, a);
+	}
+	if (!a)
+		return 1;
+	b = imap_child(&s->cmd, a);
+	if (a->type != IMAP_LIST || !set_arg(s, b) ||
+	    !set_arg(s, imap_next(&s->cmd, b)) ||
+	    imap_next(&s->cmd, imap_next(&s->cmd, b)))
+		return 0;
+	return !imap_next(&s->cmd, a);
+}
+
+/* SELECT's parameter list: (CONDSTORE) or (QRESYNC (...)). 1 ok, 0
+ * bad (why in *err). */
+static int select_params(struct session *s, const struct imap_arg *l,
+                         struct select_opts *o, const char **err)
+{
+	const struct imap_arg *a;
+
+	*err = "bad SELECT parameter";
+	if (l->type != IMAP_LIST)
+		return 0;
+	for (a = imap_child(&s->cmd, l); a; a = imap_next(&s->cmd, a)) {
+		if (imap_is_atom(a, "CONDSTORE")) {
+			s->condstore = 1;
+		} else if (imap_is_atom(a, "QRESYNC")) {
+			*err = "QRESYNC needs ENABLE QRESYNC first";
+			if (!s->qresync)
+				return 0;
+			*err = "bad QRESYNC parameter";
+			a = imap_next(&s->cmd, a);
+			if (o->qresync || !a || !qresync_arg(s, a, o))
+				return 0;
+			o->qresync = 1;
+		} else {
+			return 0;
+		}
+	}
+	return 1;
+}
+
 static void cmd_select(struct session *s, int readonly)
 {
-	const struct imap_arg *a = imap_first(&s->cmd);
-	const char *name;
+	const struct imap_arg *a = imap_first(&s->cmd), *l;
+	struct select_opts o;
+	const char *name, *err;
 	size_t n;
 
-	if (!imap_astring(a, &name, &n) || imap_next(&s->cmd, a)) {
-		reply_bad(s, "takes one mailbox name");
+	memset(&o, 0, sizeof o);
+	l = a ? imap_next(&s->cmd, a) : 0;
+	if (!imap_astring(a, &name, &n) || (l && imap_next(&s->cmd, l))) {
+		reply_bad(s, "takes a mailbox name and parameters");
+		return;
+	}
+	if (l && !select_params(s, l, &o, &err)) {
+		reply_bad(s, err);
 		return;
 	}
 	s->autosync = 0;
-	mb_select(s, name, n, readonly);
+	mb_select(s, name, n, readonly, &o);
 }
 
+/* RFC 5161: what is unknown is ignored; ENABLED names what this
+ * command turned on. QRESYNC implies CONDSTORE (RFC 7162 3.2.3). */
 static void cmd_enable(struct session *s)
 {
-	if (!imap_first(&s->cmd)) {
+	const struct imap_arg *a = imap_first(&s->cmd);
+
+	if (!a) {
 		reply_bad(s, "ENABLE takes capability names");
 		return;
 	}
-	/* nothing enableable yet: CONDSTORE, QRESYNC, UTF8=ACCEPT are not
-	 * offered, and RFC 5161 says to ignore what is unknown */
-	conn_puts(&s->c, "* ENABLED\r\n");
+	for (; a; a = imap_next(&s->cmd, a))
+		if (a->type != IMAP_ATOM) {
+			reply_bad(s, "ENABLE takes capability names");
+			return;
+		}
+	conn_puts(&s->c, "* ENABLED");
+	for (a = imap_first(&s->cmd); a; a = imap_next(&s->cmd, a)) {
+		int *on = imap_is_atom(a, "CONDSTORE") ? &s->condstore :
+		          imap_is_atom(a, "QRESYNC") ? &s->qresync : 0;
+
+		if (!on || *on)
+			continue;
+		*on = 1;
+		conn_puts(&s->c, on == &s->qresync ? " QRESYNC" : " CONDSTORE");
+		if (on == &s->qresync)
+			s->condstore = 1;
+	}
+	conn_puts(&s->c, "\r\n");
 	reply(s, "OK ENABLE completed");
 }
 
@@ -288,14 +389,12 @@ static int dispatch_selected(struct session *s, int noargs)
 		reply_bad(s, "takes no arguments");
 	} else if (IS("CHECK")) {
 		reply(s, "OK CHECK completed");
+	} else if (IS("CLOSE")) {
+		cmd_close(s);
 	} else {
-		if (IS("CLOSE"))
-			session_close(s);
-		else
-			mb_close(s);
+		mb_close(s);
 		s->autosync = 0;
-		reply(s, IS("CLOSE") ? "OK CLOSE completed" :
-		      "OK UNSELECT completed");
+		reply(s, "OK UNSELECT completed");
 	}
 	return 1;
 }

@@ -34,7 +34,7 @@
 
 #define CAP_SESSION "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE " \
 	"UIDPLUS MOVE UNSELECT CHILDREN LIST-EXTENDED SPECIAL-USE QUOTA " \
-	"QUOTA=RES-STORAGE QUOTA=RES-MESSAGE"
+	"QUOTA=RES-STORAGE QUOTA=RES-MESSAGE CONDSTORE QRESYNC"
 
 struct msg {
 	unsigned long uid;
@@ -48,6 +48,7 @@ struct msg {
 	unsigned char dated;    /* date is known */
 	unsigned long long size; /* RFC822.SIZE: the CRLF size */
 	time_t date;            /* INTERNALDATE */
+	unsigned long long modseq; /* RFC 7162, from the uid list */
 };
 
 struct mailbox {
@@ -55,6 +56,7 @@ struct mailbox {
 	char *name;             /* as the client named it */
 	int readonly;
 	unsigned long validity, next;
+	unsigned long long highest; /* HIGHESTMODSEQ of the last sync */
 	struct msg *m;          /* ascending uid; seq = index + 1 */
 	size_t n, cap;
 	size_t recent;          /* \Recent count last reported */
@@ -79,6 +81,8 @@ struct session {
 	struct imap_seq seq;
 	struct str t, u;        /* scratch */
 	int enabled_utf8;
+	int condstore;          /* RFC 7162: FETCH responses carry MODSEQ */
+	int qresync;            /* ... and expunges are VANISHED */
 	int autosync;           /* reply() first reports folder changes */
 	int autoexpunge;        /* ... EXPUNGE included (not during FETCH,
 	                         * STORE, SEARCH, COPY: RFC 3501 7.4.1) */
@@ -93,11 +97,23 @@ void reply_bad(struct session *s, const char *why);
 /* "NO" with the text of errno for a failed system call on what. */
 void reply_errno(struct session *s, const char *what);
 
-/* store.c: CLOSE's silent expunge */
-void session_close(struct session *s);
+/* store.c: CLOSE, its expunge silent (RFC 3501 6.4.2) */
+void cmd_close(struct session *s);
+
+/* SELECT's parameters (RFC 7162): QRESYNC (validity modseq [known]). */
+struct select_opts {
+	int qresync;
+	unsigned long validity;
+	unsigned long long modseq;
+	const char *known;      /* known-uids, or NULL: all below UIDNEXT */
+	size_t knownlen;
+};
+
+#define MODSEQ_MAX 0x7fffffffffffffffULL /* RFC 7162: 63 bits */
 
 /* mailbox.c */
-int mb_select(struct session *s, const char *name, size_t n, int readonly);
+int mb_select(struct session *s, const char *name, size_t n, int readonly,
+              const struct select_opts *o);
 /* Builds the message list a SELECT left to the first command that needs
  * it. */
 void mb_ready(struct session *s);
@@ -110,6 +126,18 @@ int mb_sync(struct session *s, int allow_expunge);
 int mb_changed(struct session *s);
 unsigned msg_flags_of(const char *name);
 void put_flags(struct session *s, unsigned flags, int recent);
+/* "MODSEQ (n)" of a message. */
+void put_modseq(struct session *s, const struct msg *m);
+/* "* n FETCH (...)" of message i: UID when uid (or CONDSTORE is on),
+ * FLAGS when flags, MODSEQ when CONDSTORE is on. */
+void put_fetch_flags(struct session *s, size_t i, int uid, int flags);
+/* Ascending numbers as a set, runs as ranges: "1:3,7". */
+void put_uidset(struct session *s, const unsigned long *u, size_t n);
+/* "* VANISHED (EARLIER) uids" for the UIDs of q not in the view (q is
+ * resolved and sorted); nothing when there are none. */
+void put_vanished_earlier(struct session *s, struct imap_seq *q);
+/* A mod-sequence argument, 0 to MODSEQ_MAX: 1 ok, 0 bad. */
+int modseq_arg(const struct imap_arg *a, unsigned long long *out);
 /* Flags of a list (or one flag) with keywords of kw, folder dir; new
  * keywords are named in its file when create is set, else skipped.
  * 1 ok, 0 bad, -1 error (errno), -2 too many keywords. */

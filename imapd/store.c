@@ -39,22 +39,6 @@ static unsigned char *sel_alloc(struct session *s)
 	return sel;
 }
 
-static void fetch_flags(struct session *s, size_t i)
-{
-	struct msg *m = &s->mb.m[i];
-
-	conn_puts(&s->c, "* ");
-	conn_putu(&s->c, i + 1);
-	conn_puts(&s->c, " FETCH (");
-	if (s->cmd.uid) {
-		conn_puts(&s->c, "UID ");
-		conn_putu(&s->c, m->uid);
-		conn_puts(&s->c, " ");
-	}
-	put_flags(s, m->flags, m->recent);
-	conn_puts(&s->c, ")\r\n");
-}
-
 /* parse_flags, with the reply when it fails: 1 ok, 0 replied. */
 static int flags_or_reply(struct session *s, const struct imap_arg *a,
                           unsigned *flags, struct kwmap *kw, const char *dir,
@@ -71,73 +55,170 @@ static int flags_or_reply(struct session *s, const struct imap_arg *a,
 	return r == 1;
 }
 
-/* STORE set (+|-)FLAGS[.SILENT] flags */
+/* STORE's (UNCHANGEDSINCE n) modifier (RFC 7162 3.1.3): 1 ok, 0 bad. */
+static int store_mods(struct session *s, const struct imap_arg *l,
+                      unsigned long long *unch)
+{
+	const struct imap_arg *a = imap_child(&s->cmd, l);
+
+	if (!imap_is_atom(a, "UNCHANGEDSINCE"))
+		return 0;
+	a = imap_next(&s->cmd, a);
+	return modseq_arg(a, unch) && !imap_next(&s->cmd, a);
+}
+
+/* The item: 1 and mode (+1, -1, 0) and silent, else 0. */
+static int store_item(const struct imap_arg *op, int *mode, int *silent)
+{
+	const char *w = op->s;
+	size_t wn = op->len;
+
+	*mode = (w[0] == '+') ? 1 : (w[0] == '-') ? -1 : 0;
+	if (*mode) {
+		w++;
+		wn--;
+	}
+	*silent = wn == 12 && case_eqb(w, "FLAGS.SILENT", 12);
+	return *silent || (wn == 5 && case_eqb(w, "FLAGS", 5));
+}
+
+/* The flags of a STORE, keywords named as needed: 1 ok, 0 replied. */
+static int store_flags(struct session *s, const struct imap_arg *fl,
+                       int mode, unsigned *flags)
+{
+	if (fl->type == IMAP_LIST && imap_next(&s->cmd, fl)) {
+		reply_bad(s, "junk after the flag list");
+		return 0;
+	}
+	*flags = 0;
+	for (; fl; fl = imap_next(&s->cmd, fl)) {
+		unsigned one;
+
+		if (!flags_or_reply(s, fl, &one, &s->mb.kw, s->mb.dir, mode >= 0))
+			return 0;
+		*flags |= one;
+	}
+	if (s->mb.kw.n != s->mb.kwsent)
+		put_flaglists(s);
+	return 1;
+}
+
+/* Changes the selected messages, sel[i] becoming 2 for those whose
+ * flags changed and 0 for those left alone: the ones modified since
+ * unch (their seq or UID into mod[*nmod]) and failures. 1 when one
+ * failed. */
+static int store_apply(struct session *s, unsigned char *sel, size_t n,
+                       int mode, unsigned flags, unsigned long long unch,
+                       unsigned long *mod, size_t *nmod)
+{
+	int failed = 0;
+	size_t i;
+	unsigned nf;
+
+	for (i = 0; i < n; i++) {
+		struct msg *m = &s->mb.m[i];
+
+		if (!sel[i] || m->gone) {
+			sel[i] = 0;
+			continue;
+		}
+		if (m->modseq > unch) {
+			mod[(*nmod)++] = s->cmd.uid ? m->uid : i + 1;
+			sel[i] = 0;
+			continue;
+		}
+		nf = mode > 0 ? m->flags | flags :
+		     mode < 0 ? m->flags & ~flags : flags;
+		if (nf == m->flags)
+			continue;
+		/* msg_setflags may sync and grow the view: sel covers only n */
+		if (msg_setflags(s, i, nf) < 0) {
+			failed = 1;
+			sel[i] = 0;
+			continue;
+		}
+		sel[i] = 2;
+	}
+	return failed;
+}
+
+/* STORE set [(UNCHANGEDSINCE n)] (+|-)FLAGS[.SILENT] flags. Under
+ * CONDSTORE the changed messages' new modseqs come from a sync after
+ * the renames, and even .SILENT reports them (RFC 7162 3.1.3). */
 void cmd_store(struct session *s)
 {
 	const struct imap_arg *set = imap_first(&s->cmd);
-	const struct imap_arg *op = imap_next(&s->cmd, set);
-	const struct imap_arg *fl = imap_next(&s->cmd, op);
-	unsigned flags, nf;
+	const struct imap_arg *op = imap_next(&s->cmd, set), *fl;
+	unsigned long long unch = MODSEQ_MAX;
+	unsigned long *mod;
+	unsigned flags;
 	unsigned char *sel;
-	int mode, silent, failed = 0;
-	const char *w;
-	size_t i, n, wn;
+	int mode, silent, failed, changed = 0, hasmod = 0;
+	size_t i, n, nmod = 0;
 
 	if (!need_rw(s))
 		return;
+	if (op && op->type == IMAP_LIST) {
+		if (!store_mods(s, op, &unch)) {
+			reply_bad(s, "bad STORE modifier");
+			return;
+		}
+		hasmod = 1;
+		op = imap_next(&s->cmd, op);
+	}
+	fl = imap_next(&s->cmd, op);
 	if (!set || set->type != IMAP_ATOM || !op || op->type != IMAP_ATOM ||
 	    !fl) {
 		reply_bad(s, "STORE takes a set, an item and flags");
 		return;
 	}
-	w = op->s;
-	wn = op->len;
-	mode = (w[0] == '+') ? 1 : (w[0] == '-') ? -1 : 0;
-	if (mode) {
-		w++;
-		wn--;
-	}
-	silent = wn == 12 && case_eqb(w, "FLAGS.SILENT", 12);
-	if (!silent && !(wn == 5 && case_eqb(w, "FLAGS", 5))) {
+	if (!store_item(op, &mode, &silent)) {
 		reply_bad(s, "STORE item must be FLAGS, +FLAGS or -FLAGS");
 		return;
 	}
-	if (fl->type == IMAP_LIST && imap_next(&s->cmd, fl)) {
-		reply_bad(s, "junk after the flag list");
+	if (!store_flags(s, fl, mode, &flags))
 		return;
-	}
-	flags = 0;
-	for (; fl; fl = imap_next(&s->cmd, fl)) {
-		unsigned one;
-
-		if (!flags_or_reply(s, fl, &one, &s->mb.kw, s->mb.dir, mode >= 0))
+	if (hasmod) {
+		/* the test needs the modseqs as they are now */
+		s->condstore = 1;
+		if (mb_sync(s, 0) < 0) {
+			reply_errno(s, "STORE");
 			return;
-		flags |= one;
+		}
 	}
-	if (s->mb.kw.n != s->mb.kwsent)
-		put_flaglists(s);
 	sel = sel_alloc(s);
 	if (!seq_select(s, set->s, set->len, s->cmd.uid, sel)) {
 		free(sel);
 		reply_bad(s, "bad sequence set");
 		return;
 	}
-	/* msg_setflags may sync and grow the view: sel covers only n */
-	for (i = 0, n = s->mb.n; i < n; i++) {
-		if (!sel[i] || s->mb.m[i].gone)
-			continue;
-		nf = mode > 0 ? s->mb.m[i].flags | flags :
-		     mode < 0 ? s->mb.m[i].flags & ~flags : flags;
-		if (nf != s->mb.m[i].flags && msg_setflags(s, i, nf) < 0) {
+	n = s->mb.n;
+	mod = reallocarray(0, n + 1, sizeof *mod);
+	if (!mod)
+		die_nomem();
+	failed = store_apply(s, sel, n, mode, flags, unch, mod, &nmod);
+	for (i = 0; i < n; i++)
+		changed |= sel[i] == 2;
+	if (s->condstore && changed) {
+		if (mb_sync(s, 0) < 0)
 			failed = 1;
-			continue;
-		}
-		if (!silent)
-			fetch_flags(s, i);
+		s->autosync = 0;        /* that sync reported the rest */
 	}
+	for (i = 0; i < n; i++)
+		if (sel[i] && (!silent || (sel[i] == 2 && s->condstore)))
+			put_fetch_flags(s, i, s->cmd.uid, !silent);
 	free(sel);
-	reply(s, failed ? "NO Some flags could not be stored" :
-	      "OK STORE completed");
+	if (failed) {
+		reply(s, "NO Some flags could not be stored");
+	} else if (nmod) {
+		conn_put(&s->c, s->cmd.tag, s->cmd.taglen);
+		conn_puts(&s->c, " OK [MODIFIED ");
+		put_uidset(s, mod, nmod);
+		conn_puts(&s->c, "] Conditional STORE failed\r\n");
+	} else {
+		reply(s, "OK STORE completed");
+	}
+	free(mod);
 }
 
 /* Removes the \Deleted messages (of sel, when given); the view learns
@@ -170,6 +251,25 @@ static void expunge_files(struct session *s, const unsigned char *sel)
 		maildir_quota_add(".", -bytes, -count);
 }
 
+/* "OK [HIGHESTMODSEQ n] text" under CONDSTORE, so a client that just
+ * expunged knows where it stands (RFC 7162 3.2.10); else "OK text".
+ * The caller has just synced: the sync in reply() would find nothing. */
+static void reply_highest(struct session *s, unsigned long long highest,
+                          const char *text)
+{
+	char b[FMT_ULONG];
+
+	s->autosync = 0;
+	s->t.len = 0;
+	if (!str_cats(&s->t, "OK ") ||
+	    (s->condstore && (!str_cats(&s->t, "[HIGHESTMODSEQ ") ||
+	                      !str_catb(&s->t, b, fmt_ulong(b, highest)) ||
+	                      !str_cats(&s->t, "] "))) ||
+	    !str_cats(&s->t, text) || !str_0(&s->t))
+		die_nomem();
+	reply(s, s->t.s);
+}
+
 void cmd_expunge(struct session *s)
 {
 	const struct imap_arg *set = imap_first(&s->cmd);
@@ -198,15 +298,24 @@ void cmd_expunge(struct session *s)
 		reply_errno(s, "EXPUNGE");
 		return;
 	}
-	reply(s, "OK EXPUNGE completed");
+	reply_highest(s, s->mb.highest, "EXPUNGE completed");
 }
 
-/* CLOSE expunges without telling. */
-void session_close(struct session *s)
+/* CLOSE expunges without telling; the highest modseq after it comes
+ * from the uid list, as the view is not brought up to date. */
+void cmd_close(struct session *s)
 {
-	if (!s->mb.readonly)
+	struct uidmap map = UIDMAP_ZERO;
+	unsigned long long highest = s->mb.highest;
+
+	if (!s->mb.readonly) {
 		expunge_files(s, 0);
+		if (s->condstore && uidmap_sync(s->mb.dir, &map, UIDMAP_LAZY) == 0)
+			highest = map.h.modseq;
+		uidmap_free(&map);
+	}
 	mb_close(s);
+	reply_highest(s, highest, "CLOSE completed");
 }
 
 /* A new unique name whose leading seconds are t, so the message's
@@ -231,26 +340,6 @@ static int name_dated(struct str *out, time_t t)
 	}
 	str_free(&u);
 	return 1;
-}
-
-static void put_uidset(struct session *s, const unsigned long *u, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		size_t j = i;
-
-		while (j + 1 < n && u[j + 1] == u[j] + 1)
-			j++;
-		if (i)
-			conn_puts(&s->c, ",");
-		conn_putu(&s->c, u[i]);
-		if (j > i) {
-			conn_puts(&s->c, ":");
-			conn_putu(&s->c, u[j]);
-		}
-		i = j + 1;
-	}
 }
 
 /* After files were put in dir's cur/ under the lock: their UIDs. */
@@ -633,7 +722,8 @@ void cmd_status(struct session *s)
 	for (it = imap_child(&s->cmd, items); it; it = imap_next(&s->cmd, it))
 		if (!imap_is_atom(it, "MESSAGES") && !imap_is_atom(it, "RECENT") &&
 		    !imap_is_atom(it, "UIDNEXT") && !imap_is_atom(it, "UIDVALIDITY") &&
-		    !imap_is_atom(it, "UNSEEN")) {
+		    !imap_is_atom(it, "UNSEEN") &&
+		    !imap_is_atom(it, "HIGHESTMODSEQ")) {
 			reply_bad(s, "unknown STATUS item");
 			return;
 		}
@@ -654,6 +744,9 @@ void cmd_status(struct session *s)
 	for (it = imap_child(&s->cmd, items); it; it = imap_next(&s->cmd, it)) {
 		unsigned long long v;
 
+		/* RFC 7162 3.1: a CONDSTORE enabling command */
+		if (imap_is_atom(it, "HIGHESTMODSEQ"))
+			s->condstore = 1;
 		/* the counts are the map's, kept in the file's header */
 		if (imap_is_atom(it, "MESSAGES"))
 			v = map.h.n;
@@ -663,6 +756,8 @@ void cmd_status(struct session *s)
 			v = map.h.next;
 		else if (imap_is_atom(it, "UIDVALIDITY"))
 			v = map.h.validity;
+		else if (imap_is_atom(it, "HIGHESTMODSEQ"))
+			v = map.h.modseq;
 		else
 			v = map.h.unseen;
 		if (sp++)
