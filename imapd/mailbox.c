@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fetch.h"
 #include "fmt.h"
 #include "log.h"
 #include "maildir.h"
@@ -189,6 +190,7 @@ static void view_free(struct mailbox *mb)
 
 void mb_close(struct session *s)
 {
+	msg_cache_close(s);     /* while the view still names the folder */
 	view_free(&s->mb);
 	s->selected = 0;
 	s->cache.uid = 0;

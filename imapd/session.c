@@ -11,6 +11,7 @@
 
 #include "control.h"
 #include "exitcode.h"
+#include "fetch.h"
 #include "fmt.h"
 #include "log.h"
 #include "login.h"
@@ -518,13 +519,15 @@ int session_main(void)
 		int r;
 
 		if (conn_flush(&s.c) < 0)
-			return 0;
+			break;
 		r = session_read(&s);
 		if (r < 0)
-			return 0;
+			break;
 		if (r > 0)
 			dispatch(&s);
 	}
+	/* what the session learnt goes to the folder's cache */
+	msg_cache_close(&s);
 	conn_flush(&s.c);
 	return 0;
 }

@@ -172,3 +172,30 @@ def test_cache_expunge(fx):
 	      "temporary file left")
 	ti.safe_logout(c)
 	w.check_clean()
+
+
+def test_cache_kept_at_close(fx):
+	"""Entries too few to rewrite the file after a command still reach it
+	when the session leaves the folder (SELECT of another one) and when
+	it logs out."""
+	w = ti.World(fx)
+	for i in range(20):
+		w.deliver(ti.message("m%d" % i))
+	c = w.client(select="INBOX")
+	typ, _ = c.fetch("1:*", "(ENVELOPE)")
+	check(typ == "OK" and count(w) == 20, "first fetch: the whole folder")
+	ti.safe_logout(c)
+	w.deliver(ti.message("late"))
+	c = w.client(select="INBOX")
+	typ, _ = c.fetch("21", "(ENVELOPE)")
+	check(typ == "OK" and count(w) == 20, "one new entry below the ratio "
+	      "written at once: %d" % count(w))
+	c.select("Sent")
+	check(count(w) == 21, "not written when leaving the folder: %d" %
+	      count(w))
+	w.deliver(ti.message("later"))
+	c.select("INBOX")
+	typ, _ = c.fetch("22", "(ENVELOPE)")
+	ti.safe_logout(c)
+	check(count(w) == 22, "not written at logout: %d" % count(w))
+	w.check_clean()
