@@ -6,8 +6,8 @@
 
 /* The IMAP command parser (RFC 3501 section 9, RFC 9051, RFC 7888
  * LITERAL+). Pure: no I/O. The connection code reads one whole command,
- * literals included, into a buffer (see imap_literal_end) and hands it to
- * imap_parse, which takes it apart in place into a tree of arguments
+ * literals included (but an APPEND's message, which conn.h streams), into
+ * a buffer (see imap_literal_end) and hands it to imap_parse, which takes it apart in place into a tree of arguments
  * whose strings point into the buffer. Command handlers then check the
  * tree against their own grammar. */
 
