@@ -113,7 +113,8 @@ REMOTEOBJ = deliver/quail-remote.o deliver/remote_smtp.o deliver/remote_conn.o \
 deliver/quail-remote: $(REMOTEOBJ) lib/libquail.a
 	$(CC) $(LDFLAGS) $(STATIC_TLS) -o $@ $(REMOTEOBJ) lib/libquail.a -lssl -lcrypto -lresolv
 IMAPDOBJ = imapd/parse.o imapd/conn.o imapd/login.o imapd/loginutil.o \
-	imapd/session.o imapd/mailbox.o imapd/store.o imapd/folders.o imapd/list.o \
+	imapd/session.o imapd/mailbox.o imapd/store.o imapd/append.o \
+	imapd/folders.o imapd/list.o \
 	imapd/fetch.o imapd/fetchparse.o imapd/mime.o imapd/envelope.o \
 	imapd/search.o imapd/uidmap.o imapd/uidfile.o imapd/uidlock.o imapd/keywords.o \
 	imapd/quota.o imapd/decode.o imapd/cache.o
