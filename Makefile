@@ -117,7 +117,7 @@ IMAPDOBJ = imapd/parse.o imapd/conn.o imapd/login.o imapd/loginutil.o \
 	imapd/folders.o imapd/list.o \
 	imapd/fetch.o imapd/fetchparse.o imapd/mime.o imapd/envelope.o \
 	imapd/search.o imapd/uidmap.o imapd/uidfile.o imapd/uidlock.o imapd/keywords.o \
-	imapd/quota.o imapd/decode.o imapd/cache.o
+	imapd/quota.o imapd/decode.o imapd/cache.o imapd/condstore.o
 imapd/quail-imapd: imapd/quail-imapd.o $(IMAPDOBJ) lib/libquail.a
 	$(CC) $(LDFLAGS) $(STATIC) -o $@ imapd/quail-imapd.o $(IMAPDOBJ) lib/libquail.a
 popd/quail-popup: popd/quail-popup.o popd/popcmd.o lib/libquail.a

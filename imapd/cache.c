@@ -14,6 +14,7 @@
 #include "cache.h"
 #include "fmt.h"
 #include "io.h"
+#include "le.h"
 #include "uniq.h"
 
 #define CACHE_IDX 8             /* bytes of an index record */
@@ -45,40 +46,6 @@ static size_t file_max(const struct cache *c)
 	return c->filemax ? c->filemax : CACHE_FILE_MAX;
 }
 
-static uint32_t get16(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8;
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
-static void put16(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
-}
-
-static void put32(unsigned char *p, uint32_t v)
-{
-	put16(p, v & 0xffff);
-	put16(p + 2, v >> 16);
-}
-
-static void put64(unsigned char *p, uint64_t v)
-{
-	put32(p, (uint32_t)v);
-	put32(p + 4, (uint32_t)(v >> 32));
-}
-
 /* Not cryptographic: it catches a damaged file (the file is not fsync'd,
  * so a crash may leave blocks of zeros), not a forged one, which its
  * owner could as well write into the messages. Eight bytes a step keeps
@@ -89,7 +56,7 @@ static uint32_t sum(const unsigned char *p, size_t n)
 	size_t i;
 
 	for (i = 0; i + 8 <= n; i += 8) {
-		h = (h ^ get64(p + i)) * 0xff51afd7ed558ccdULL;
+		h = (h ^ le_get64(p + i)) * 0xff51afd7ed558ccdULL;
 		h ^= h >> 32;
 	}
 	for (; i < n; i++)
@@ -138,12 +105,12 @@ int cache_ent_encode(struct str *out, const struct cache_ent *e)
 	if (!ent_ok(e))
 		return 0;
 	memset(h, 0, sizeof h);
-	put32(h, (uint32_t)e->uid);
-	put64(h + 8, e->fsize);
-	put64(h + 16, e->csize);
-	put16(h + 24, (uint32_t)e->baselen);
-	put16(h + 26, e->known);
-	put16(h + 28, e->absent);
+	le_put32(h, (uint32_t)e->uid);
+	le_put64(h + 8, e->fsize);
+	le_put64(h + 16, e->csize);
+	le_put16(h + 24, (uint16_t)e->baselen);
+	le_put16(h + 26, (uint16_t)e->known);
+	le_put16(h + 28, (uint16_t)e->absent);
 	if (!str_catb(out, (const char *)h, sizeof h) ||
 	    !str_catb(out, e->base, e->baselen))
 		goto fail;
@@ -152,14 +119,14 @@ int cache_ent_encode(struct str *out, const struct cache_ent *e)
 			continue;
 		if (e->flen[k] > CACHE_U32)
 			goto fail;
-		put32(l, (uint32_t)e->flen[k]);
+		le_put32(l, (uint32_t)e->flen[k]);
 		if (!str_catb(out, (const char *)l, 4) ||
 		    !str_catb(out, e->f[k], e->flen[k]))
 			goto fail;
 	}
-	put32((unsigned char *)out->s + start + 4,
-	      sum((const unsigned char *)out->s + start + 8,
-	          out->len - start - 8));
+	le_put32((unsigned char *)out->s + start + 4,
+	         sum((const unsigned char *)out->s + start + 8,
+	             out->len - start - 8));
 	return 1;
 fail:
 	out->len = start;
@@ -179,7 +146,7 @@ static int ent_fields(const char *p, size_t n, size_t i, struct cache_ent *e)
 			continue;
 		if (n - i < 4)
 			return 0;
-		len = get32(u + i);
+		len = le_get32(u + i);
 		i += 4;
 		if (len > n - i)
 			return 0;
@@ -195,16 +162,16 @@ int cache_ent_decode(const char *p, size_t n, unsigned long uid,
 {
 	const unsigned char *u = (const unsigned char *)p;
 
-	if (n < CACHE_ENT_HEAD || uid == 0 || get32(u) != uid ||
-	    get32(u + 4) != sum(u + 8, n - 8) || get16(u + 30) != 0)
+	if (n < CACHE_ENT_HEAD || uid == 0 || le_get32(u) != uid ||
+	    le_get32(u + 4) != sum(u + 8, n - 8) || le_get16(u + 30) != 0)
 		return 0;
 	memset(e, 0, sizeof *e);
 	e->uid = uid;
-	e->fsize = get64(u + 8);
-	e->csize = get64(u + 16);
-	e->baselen = get16(u + 24);
-	e->known = get16(u + 26);
-	e->absent = get16(u + 28);
+	e->fsize = le_get64(u + 8);
+	e->csize = le_get64(u + 16);
+	e->baselen = le_get16(u + 24);
+	e->known = le_get16(u + 26);
+	e->absent = le_get16(u + 28);
 	if (!ent_ok(e) || e->baselen > n - CACHE_ENT_HEAD)
 		return 0;
 	e->base = p + CACHE_ENT_HEAD;
@@ -234,12 +201,12 @@ static void file_drop(struct cache *c)
 
 static unsigned long idx_uid(const struct cache *c, size_t i)
 {
-	return get32(c->idx + i * CACHE_IDX);
+	return le_get32(c->idx + i * CACHE_IDX);
 }
 
 static size_t idx_off(const struct cache *c, size_t i)
 {
-	return i < c->n ? get32(c->idx + i * CACHE_IDX + 4) : c->total;
+	return i < c->n ? le_get32(c->idx + i * CACHE_IDX + 4) : c->total;
 }
 
 /* Entries follow the index without gaps, each at least a head long,
@@ -264,10 +231,10 @@ static int index_ok(const struct cache *c)
 static int head_ok(const unsigned char *h, const struct cache *c,
                    size_t size, size_t *n)
 {
-	*n = get32(h + 12);
+	*n = le_get32(h + 12);
 	return memcmp(h, CACHE_MAGIC, 8) == 0 && c->validity <= CACHE_U32 &&
-	       get32(h + 8) == c->validity && get32(h + 16) == size &&
-	       get32(h + 20) == 0 && *n <= (size - CACHE_HEAD) / CACHE_IDX &&
+	       le_get32(h + 8) == c->validity && le_get32(h + 16) == size &&
+	       le_get32(h + 20) == 0 && *n <= (size - CACHE_HEAD) / CACHE_IDX &&
 	       *n <= CACHE_ENTRIES_MAX;
 }
 
@@ -552,10 +519,10 @@ static int write_head(struct wr *w, const struct cache *c, size_t count,
 	unsigned char h[CACHE_HEAD];
 
 	memcpy(h, CACHE_MAGIC, 8);
-	put32(h + 8, (uint32_t)c->validity);
-	put32(h + 12, (uint32_t)count);
-	put32(h + 16, (uint32_t)bytes);
-	put32(h + 20, 0);
+	le_put32(h + 8, (uint32_t)c->validity);
+	le_put32(h + 12, (uint32_t)count);
+	le_put32(h + 16, (uint32_t)bytes);
+	le_put32(h + 20, 0);
 	return wr_put(w, (const char *)h, sizeof h);
 }
 
@@ -569,8 +536,8 @@ static int write_index(struct wr *w, struct cache *c, cache_keep_fn *keep,
 	for (k = 0; k < skip + count && merge_next(c, &m, keep, arg); k++) {
 		if (k < skip)
 			continue;
-		put32(r, (uint32_t)m.uid);
-		put32(r + 4, (uint32_t)off);
+		le_put32(r, (uint32_t)m.uid);
+		le_put32(r + 4, (uint32_t)off);
 		if (wr_put(w, (const char *)r, sizeof r) < 0)
 			return -1;
 		off += m.len;

@@ -442,6 +442,9 @@ static int fetch_one(struct session *s, struct fetch *f, size_t i,
 	for (k = 0; k < f->n; k++) {
 		const struct fitem *it = &f->it[k];
 
+		/* MODSEQ goes last, after the UID and FLAGS added below */
+		if (it->kind == FI_MODSEQ)
+			continue;
 		if (sp++)
 			conn_puts(&s->c, " ");
 		switch (it->kind) {
@@ -498,36 +501,15 @@ struct fetch_cs {
 	int vanished;           /* (VANISHED): UID FETCH under QRESYNC */
 };
 
-/* MODSEQ is no item of fetch_parse's: it is unlinked from the item
- * list here, which belongs to this command. 1 when it was there; *att
- * becomes NULL when nothing else was asked for. */
-static int take_modseq(struct session *s, const struct imap_arg **att)
+/* 1 when the parsed items include kind. */
+static int fetch_wants(const struct fetch *f, int kind)
 {
-	struct imap_arg *l = &s->cmd.arg[*att - s->cmd.arg], *x, *prev = 0;
 	size_t k;
-	int found = 0;
 
-	if (imap_is_atom(l, "MODSEQ")) {
-		*att = 0;
-		return 1;
-	}
-	if (l->type != IMAP_LIST)
-		return 0;
-	for (k = l->child; k; k = x->next) {
-		x = &s->cmd.arg[k - 1];
-		if (!imap_is_atom(x, "MODSEQ")) {
-			prev = x;
-			continue;
-		}
-		found = 1;
-		if (prev)
-			prev->next = x->next;
-		else
-			l->child = x->next;
-	}
-	if (found && !l->child)
-		*att = 0;
-	return found;
+	for (k = 0; k < f->n; k++)
+		if (f->it[k].kind == kind)
+			return 1;
+	return 0;
 }
 
 /* The modifier list: CHANGEDSINCE n, and VANISHED, which needs it,
@@ -559,18 +541,14 @@ static int fetch_args(struct session *s, const struct imap_arg *att,
                       struct fetch *f, struct fetch_cs *cs)
 {
 	const struct imap_arg *mods = imap_next(&s->cmd, att);
-	int r = 1;
+	int r;
 
 	memset(cs, 0, sizeof *cs);
 	if (mods && (imap_next(&s->cmd, mods) || !fetch_mods(s, mods, cs))) {
 		reply_bad(s, "bad FETCH modifier");
 		return 0;
 	}
-	cs->modseq |= take_modseq(s, &att);
-	f->n = 0;
-	f->need_text = f->need_mime = f->sets_seen = 0;
-	if (att)
-		r = fetch_parse(f, &s->cmd, att);
+	r = fetch_parse(f, &s->cmd, att);
 	if (r < 0)
 		die_nomem();
 	if (r == 0) {
@@ -578,6 +556,7 @@ static int fetch_args(struct session *s, const struct imap_arg *att,
 		reply_bad(s, "bad FETCH data item");
 		return 0;
 	}
+	cs->modseq |= fetch_wants(f, FI_MODSEQ);
 	if (cs->modseq)
 		s->condstore = 1;       /* RFC 7162 3.1: an enabling command */
 	return 1;

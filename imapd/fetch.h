@@ -8,13 +8,14 @@
 #include "parse.h"
 #include "str.h"
 
-/* FETCH data items (RFC 3501 6.4.5), parsed from the argument tree
- * without I/O so the parser can be fuzzed. */
+/* FETCH data items (RFC 3501 6.4.5, and MODSEQ from RFC 7162 3.1.4),
+ * parsed from the argument tree without I/O so the parser can be
+ * fuzzed. */
 
 #define FETCH_ITEMS_MAX 64
 
 enum { FI_UID = 1, FI_FLAGS, FI_DATE, FI_SIZE, FI_ENVELOPE, FI_BODY,
-       FI_STRUCTURE, FI_SECTION };
+       FI_STRUCTURE, FI_SECTION, FI_MODSEQ };
 
 struct fitem {
 	int kind;

@@ -201,6 +201,8 @@ static int att_one(struct fetch *f, const struct imap_arg *a)
 		return simple(f, FI_DATE);
 	if (word_is(p, n, "RFC822.SIZE"))
 		return simple(f, FI_SIZE);
+	if (word_is(p, n, "MODSEQ"))
+		return simple(f, FI_MODSEQ);
 	if (word_is(p, n, "ENVELOPE")) {
 		f->need_text = 1;
 		return simple(f, FI_ENVELOPE);

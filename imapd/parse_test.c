@@ -324,6 +324,15 @@ static void test_fetch_items(void)
 	CHECK(fetch_as("()", 0, 0));
 	CHECK(fetch_as("(FLAGS (UID))", 0, 0));
 	CHECK(fetch_as("\"FLAGS\"", 0, 0));
+	CHECK(fetch_as("MODSEQ", 1, 1));
+	CHECK(fetch_as("modseq", 1, 1));
+	CHECK(fetch_as("(MODSEQ)", 1, 1));
+	CHECK(fetch_as("(FLAGS MODSEQ UID MODSEQ)", 1, 3));
+	CHECK(fetch_as("(MODSEQ BODY[])", 1, 2));
+	CHECK(fetch_as("MODSEQ.X", 0, 0));
+	CHECK(fetch_as("MODSEQ[]", 0, 0));
+	CHECK(fetch_as("\"MODSEQ\"", 0, 0));
+	CHECK(fetch_as("(MODSEQ (UID))", 0, 0));
 	CHECK(imap_parse(&c, buf, sizeof buf - 1) == IMAP_OK);
 	CHECK(fetch_parse(&f, &c, imap_next(&c, imap_first(&c))) == 1);
 	CHECK(f.n == 1 && f.it[0].peek && f.it[0].depth == 2 &&
@@ -331,6 +340,22 @@ static void test_fetch_items(void)
 	      f.it[0].spec == SEC_FIELDS_NOT && f.it[0].nnames == 2 &&
 	      !memcmp(f.it[0].names.s, "A\0B c\0", 6) && f.it[0].partial &&
 	      f.it[0].pstart == 7 && f.it[0].plen == 9 && f.need_mime &&
+	      !f.sets_seen);
+	fetch_free(&f);
+	imap_cmd_free(&c);
+}
+
+/* MODSEQ is an item of its own that needs no message text. */
+static void test_fetch_modseq(void)
+{
+	static struct fetch f;
+	struct imap_cmd c = IMAP_CMD_ZERO;
+	char buf[] = "a FETCH 1 (UID MODSEQ)";
+
+	CHECK(imap_parse(&c, buf, sizeof buf - 1) == IMAP_OK);
+	CHECK(fetch_parse(&f, &c, imap_next(&c, imap_first(&c))) == 1);
+	CHECK(f.n == 2 && f.it[0].kind == FI_UID &&
+	      f.it[1].kind == FI_MODSEQ && !f.need_text && !f.need_mime &&
 	      !f.sets_seen);
 	fetch_free(&f);
 	imap_cmd_free(&c);
@@ -376,6 +401,7 @@ int main(void)
 	RUN(test_dates);
 	RUN(test_mailbox_names);
 	RUN(test_fetch_items);
+	RUN(test_fetch_modseq);
 	RUN(test_sasl_plain);
 	RUN(test_hex);
 	return test_done();

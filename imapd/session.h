@@ -126,18 +126,9 @@ int mb_sync(struct session *s, int allow_expunge);
 int mb_changed(struct session *s);
 unsigned msg_flags_of(const char *name);
 void put_flags(struct session *s, unsigned flags, int recent);
-/* "MODSEQ (n)" of a message. */
-void put_modseq(struct session *s, const struct msg *m);
 /* "* n FETCH (...)" of message i: UID when uid (or CONDSTORE is on),
  * FLAGS when flags, MODSEQ when CONDSTORE is on. */
 void put_fetch_flags(struct session *s, size_t i, int uid, int flags);
-/* Ascending numbers as a set, runs as ranges: "1:3,7". */
-void put_uidset(struct session *s, const unsigned long *u, size_t n);
-/* "* VANISHED (EARLIER) uids" for the UIDs of q not in the view (q is
- * resolved and sorted); nothing when there are none. */
-void put_vanished_earlier(struct session *s, struct imap_seq *q);
-/* A mod-sequence argument, 0 to MODSEQ_MAX: 1 ok, 0 bad. */
-int modseq_arg(const struct imap_arg *a, unsigned long long *out);
 /* Flags of a list (or one flag) with keywords of kw, folder dir; new
  * keywords are named in its file when create is set, else skipped.
  * 1 ok, 0 bad, -1 error (errno), -2 too many keywords. */
@@ -166,6 +157,23 @@ void cmd_expunge(struct session *s);
 void cmd_copy(struct session *s, int move);
 void cmd_append(struct session *s);
 void cmd_status(struct session *s);
+
+/* condstore.c: CONDSTORE and QRESYNC (RFC 7162) */
+/* "MODSEQ (n)" of a message. */
+void put_modseq(struct session *s, const struct msg *m);
+/* Ascending numbers as a set, runs as ranges: "1:3,7". */
+void put_uidset(struct session *s, const unsigned long *u, size_t n);
+/* "* VANISHED uids" for the messages of the view that are gone (under
+ * QRESYNC, in place of EXPUNGE); nothing when there are none. */
+void put_vanished(struct session *s);
+/* "* VANISHED (EARLIER) uids" for the UIDs of q not in the view (q is
+ * resolved and sorted); nothing when there are none. */
+void put_vanished_earlier(struct session *s, struct imap_seq *q);
+/* A mod-sequence argument, 0 to MODSEQ_MAX: 1 ok, 0 bad. */
+int modseq_arg(const struct imap_arg *a, unsigned long long *out);
+/* SELECT's HIGHESTMODSEQ, and its QRESYNC replies when o asks (o may be
+ * NULL). */
+void condstore_select_replies(struct session *s, const struct select_opts *o);
 
 /* folders.c */
 /* The directory of a folder name (INBOX in any case is "."): 1 ok, 0 a

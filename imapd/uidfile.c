@@ -1,17 +1,26 @@
-/* The quail-uidlist file format and the directory stamps that let an
+/* The quail-uidlist file and the directory stamps that let an
  * unchanged folder skip its rescan (see uidmap.h): the version 3 image,
- * checked and built; the version 1 and 2 text, parsed for the upgrade.
- * Pure parsing and stat calls; the syncing is in uidmap.c. */
-#include <endian.h>
+ * checked and built; the version 1 and 2 text, parsed for the upgrade;
+ * the file mapped (or read) from disk, and replaced. The syncing is in
+ * uidmap.c. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>              /* rename */
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fmt.h"
+#include "io.h"
+#include "le.h"
 #include "maildir.h"
 #include "str.h"
+#include "uidfile.h"
 #include "uidmap.h"
 
 #define UIDMAP_MAGIC "QUAIL-UIDLIST "
@@ -249,51 +258,6 @@ int uidmap_arrival_cmp(const char *a, const char *b)
 
 /* -- version 3 ------------------------------------------------------ */
 
-/* Fields are read and written through memcpy, so neither alignment nor
- * the host's byte order matters. */
-static uint32_t get32(const unsigned char *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return le32toh(v);
-}
-
-static uint16_t get16(const unsigned char *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, 2);
-	return le16toh(v);
-}
-
-static unsigned long long get64(const unsigned char *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return le64toh(v);
-}
-
-static void set32(unsigned char *p, uint32_t v)
-{
-	v = htole32(v);
-	memcpy(p, &v, 4);
-}
-
-static void set16(unsigned char *p, uint16_t v)
-{
-	v = htole16(v);
-	memcpy(p, &v, 2);
-}
-
-static void set64(unsigned char *p, unsigned long long v)
-{
-	uint64_t x = htole64((uint64_t)v);
-
-	memcpy(p, &x, 8);
-}
-
 int uidmap_is_image(const char *p, size_t n)
 {
 	return n >= IMAGE_MAGIC_LEN && !memcmp(p, IMAGE_MAGIC, IMAGE_MAGIC_LEN);
@@ -301,22 +265,22 @@ int uidmap_is_image(const char *p, size_t n)
 
 unsigned long uidmap_uid(const struct uidmap *m, size_t i)
 {
-	return get32(m->rec + i * UIDMAP_REC);
+	return le_get32(m->rec + i * UIDMAP_REC);
 }
 
 void uidmap_get(const struct uidmap *m, size_t i, struct uidmap_rec *r)
 {
 	const unsigned char *p = m->rec + i * UIDMAP_REC;
-	unsigned fl = get32(p + 12);
+	unsigned fl = le_get32(p + 12);
 
-	r->uid = get32(p);
-	r->name = m->names + get32(p + 4);
-	r->namelen = get16(p + 8);
-	r->baselen = get16(p + 10);
+	r->uid = le_get32(p);
+	r->name = m->names + le_get32(p + 4);
+	r->namelen = le_get16(p + 8);
+	r->baselen = le_get16(p + 10);
 	r->flags = fl & UIDMAP_FL_LETTERS;
 	r->innew = (fl & UIDMAP_FL_NEW) != 0;
 	r->recent = m->recent ? m->recent[i] : r->innew;
-	r->modseq = get64(p + 16);
+	r->modseq = le_get64(p + 16);
 }
 
 static int head_get(struct uidmap_head *h, const unsigned char *p, size_t n)
@@ -325,20 +289,20 @@ static int head_get(struct uidmap_head *h, const unsigned char *p, size_t n)
 
 	memset(h, 0, sizeof *h);
 	if (!uidmap_is_image((const char *)p, n) || n < UIDMAP_HEAD ||
-	    get32(p + 16) != UIDMAP_HEAD || get32(p + 20) != UIDMAP_REC ||
-	    get32(p + 60) != 0)
+	    le_get32(p + 16) != UIDMAP_HEAD || le_get32(p + 20) != UIDMAP_REC ||
+	    le_get32(p + 60) != 0)
 		return 0;
 	h->version = UIDMAP_VERSION;
-	h->validity = get32(p + 24);
-	h->next = get32(p + 28);
-	h->modseq = get64(p + 32);
-	h->n = get32(p + 40);
-	h->nnew = get32(p + 44);
-	h->unseen = get32(p + 48);
-	h->firstunseen = get32(p + 52);
-	h->nameslen = get32(p + 56);
+	h->validity = le_get32(p + 24);
+	h->next = le_get32(p + 28);
+	h->modseq = le_get64(p + 32);
+	h->n = le_get32(p + 40);
+	h->nnew = le_get32(p + 44);
+	h->unseen = le_get32(p + 48);
+	h->firstunseen = le_get32(p + 52);
+	h->nameslen = le_get32(p + 56);
 	for (k = 0; k < STAMP_NUMS; k++) {
-		unsigned long long v = get64(p + STAMP_AT + 8 * k);
+		unsigned long long v = le_get64(p + STAMP_AT + 8 * k);
 
 		if (v > 0x7fffffffffffffffULL)
 			return 0;
@@ -357,10 +321,11 @@ static int recs_check(const struct uidmap *m)
 
 	for (i = 0; i < h->n; i++) {
 		const unsigned char *p = m->rec + i * UIDMAP_REC;
-		unsigned long uid = get32(p);
-		size_t off = get32(p + 4), nl = get16(p + 8), bl = get16(p + 10);
-		unsigned fl = get32(p + 12);
-		unsigned long long ms = get64(p + 16);
+		unsigned long uid = le_get32(p);
+		size_t off = le_get32(p + 4), nl = le_get16(p + 8);
+		size_t bl = le_get16(p + 10);
+		unsigned fl = le_get32(p + 12);
+		unsigned long long ms = le_get64(p + 16);
 
 		if (uid <= last || uid >= h->next || nl == 0 ||
 		    nl > UIDMAP_NAME_MAX || bl == 0 || bl > nl ||
@@ -431,15 +396,15 @@ int uidmap_build_begin(struct uidmap_build *b, const struct uidmap_head *h,
 	p = (unsigned char *)b->img.s;
 	memset(p, 0, UIDMAP_HEAD);
 	memcpy(p, IMAGE_MAGIC, IMAGE_MAGIC_LEN);
-	set32(p + 16, UIDMAP_HEAD);
-	set32(p + 20, UIDMAP_REC);
-	set32(p + 24, (uint32_t)h->validity);
-	set32(p + 28, (uint32_t)h->next);
-	set64(p + 32, h->modseq);
-	set32(p + 40, (uint32_t)n);
-	set32(p + 56, (uint32_t)nameslen);
+	le_put32(p + 16, UIDMAP_HEAD);
+	le_put32(p + 20, UIDMAP_REC);
+	le_put32(p + 24, (uint32_t)h->validity);
+	le_put32(p + 28, (uint32_t)h->next);
+	le_put64(p + 32, h->modseq);
+	le_put32(p + 40, (uint32_t)n);
+	le_put32(p + 56, (uint32_t)nameslen);
 	for (k = 0; k < STAMP_NUMS; k++)
-		set64(p + STAMP_AT + 8 * k, uidmap_stamp_get(&h->stamp, k));
+		le_put64(p + STAMP_AT + 8 * k, uidmap_stamp_get(&h->stamp, k));
 	b->img.len = total;
 	b->n = n;
 	b->k = b->used = b->nnew = b->unseen = b->firstunseen = 0;
@@ -459,13 +424,13 @@ int uidmap_build_add(struct uidmap_build *b, const struct uidmap_rec *r)
 		errno = EINVAL;
 		return -1;
 	}
-	set32(p, (uint32_t)r->uid);
-	set32(p + 4, (uint32_t)b->used);
-	set16(p + 8, (uint16_t)r->namelen);
-	set16(p + 10, (uint16_t)r->baselen);
-	set32(p + 12, (r->flags & UIDMAP_FL_LETTERS) |
-	              (r->innew ? UIDMAP_FL_NEW : 0));
-	set64(p + 16, r->modseq);
+	le_put32(p, (uint32_t)r->uid);
+	le_put32(p + 4, (uint32_t)b->used);
+	le_put16(p + 8, (uint16_t)r->namelen);
+	le_put16(p + 10, (uint16_t)r->baselen);
+	le_put32(p + 12, (r->flags & UIDMAP_FL_LETTERS) |
+	                 (r->innew ? UIDMAP_FL_NEW : 0));
+	le_put64(p + 16, r->modseq);
 	memcpy(b->img.s + b->names + b->used, r->name, r->namelen);
 	b->img.s[b->names + b->used + r->namelen] = 0;
 	b->used += r->namelen + 1;
@@ -485,9 +450,9 @@ int uidmap_build_end(struct uidmap_build *b)
 		errno = EINVAL;
 		return -1;
 	}
-	set32(p + 44, (uint32_t)b->nnew);
-	set32(p + 48, (uint32_t)b->unseen);
-	set32(p + 52, (uint32_t)b->firstunseen);
+	le_put32(p + 44, (uint32_t)b->nnew);
+	le_put32(p + 48, (uint32_t)b->unseen);
+	le_put32(p + 52, (uint32_t)b->firstunseen);
 	return 0;
 }
 
@@ -507,4 +472,218 @@ unsigned uidmap_flags_of(const char *name, size_t n)
 			bits |= 1u << (c - sys);
 	}
 	return bits;
+}
+
+/* -- the file on disk ----------------------------------------------- */
+
+static struct uidfile_rec *rec_new(struct uidfile *u)
+{
+	if (u->nf == u->fcap) {
+		size_t cap = u->fcap ? u->fcap * 2 : 1024;
+		struct uidfile_rec *f = reallocarray(u->f, cap, sizeof *f);
+
+		if (!f)
+			return 0;
+		u->f = f;
+		u->fcap = cap;
+	}
+	return &u->f[u->nf++];
+}
+
+/* A version 1 or 2 line: the flags are the name's, the modseq 1. */
+static int file_line(void *arg, unsigned long uid, const char *b, size_t n,
+                     int innew)
+{
+	struct uidfile *u = arg;
+	struct uidfile_rec *f = rec_new(u);
+
+	if (!f)
+		return 0;
+	f->uid = uid;
+	f->base = b;
+	f->len = byte_chr(b, n, ':');
+	f->namelen = n;
+	f->innew = innew;
+	f->flags = uidmap_flags_of(b, n);
+	f->modseq = 1;
+	f->ent = 0;
+	return 1;
+}
+
+int uidfile_recs(struct uidfile *u)
+{
+	struct uidmap_rec r;
+	size_t i;
+
+	u->nf = 0;
+	for (i = 0; i < u->img.h.n; i++) {
+		struct uidfile_rec *f = rec_new(u);
+
+		if (!f)
+			return -1;
+		uidmap_get(&u->img, i, &r);
+		f->uid = r.uid;
+		f->base = r.name;
+		f->len = r.baselen;
+		f->namelen = r.namelen;
+		f->innew = r.innew;
+		f->flags = r.flags;
+		f->modseq = r.modseq;
+		f->ent = 0;
+	}
+	return 0;
+}
+
+/* On a network filesystem a mapped file replaced by another client may
+ * vanish from under the mapping (SIGBUS): there the file is read. */
+static int fs_remote(int fd)
+{
+	static const long remote[] = {
+		0x6969,                 /* NFS */
+		0xff534d42, 0xfe534d42, 0x517b, /* CIFS, SMB2, SMB */
+		0x65735546,             /* FUSE */
+		0x00c36400,             /* Ceph */
+	};
+	struct statfs sf;
+	size_t k;
+
+	if (fstatfs(fd, &sf) < 0)
+		return 1;
+	for (k = 0; k < sizeof remote / sizeof remote[0]; k++)
+		if ((unsigned long)sf.f_type == (unsigned long)remote[k])
+			return 1;
+	return 0;
+}
+
+static int file_slurp(struct uidfile *u, int fd, size_t n)
+{
+	size_t got = 0;
+	ssize_t k;
+
+	u->buf = malloc(n);
+	if (!u->buf)
+		return -1;
+	while (got < n) {
+		k = read(fd, u->buf + got, n - got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -1;
+		if (k == 0)
+			break;
+		got += (size_t)k;
+	}
+	u->maplen = got;
+	return 0;
+}
+
+/* The file mapped (or read): it is replaced by rename, never written in
+ * place, so what is mapped stays what was read. */
+static int file_map(struct uidfile *u, int fd)
+{
+	struct stat st;
+	void *p;
+
+	if (fstat(fd, &st) < 0)
+		return -1;
+	if (st.st_size <= 0 || (unsigned long long)st.st_size > SIZE_MAX)
+		return 0;
+	if (fs_remote(fd))
+		return file_slurp(u, fd, (size_t)st.st_size);
+	p = mmap(0, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (p == MAP_FAILED)
+		return -1;
+	u->map = p;
+	u->maplen = (size_t)st.st_size;
+	return 0;
+}
+
+/* lazy: a version 3 file's records are left to uidmap_check. */
+static int file_parse(struct uidfile *u, int lazy)
+{
+	const char *p = u->map ? u->map : u->buf;
+	const unsigned char *b = (const unsigned char *)p;
+
+	if (uidmap_is_image(p, u->maplen)) {
+		if (lazy ? !uidmap_image_head(&u->img, b, u->maplen) :
+		           !uidmap_image_check(&u->img, b, u->maplen))
+			return 0;
+		u->h = u->img.h;
+		return 1;
+	}
+	u->nf = 0;
+	if (!uidmap_parse(p, u->maplen, &u->h, file_line, u))
+		return 0;
+	u->h.modseq = 1;
+	return 1;
+}
+
+int uidfile_read(struct uidfile *u, const char *dir, int lazy)
+{
+	int fd, r, e;
+
+	u->dir = dir;
+	if (!uidmap_path(&u->path, dir, UIDMAP_FILE, 0))
+		return -1;
+	fd = open(u->path.s, O_RDONLY);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	r = file_map(u, fd);
+	e = errno;
+	close(fd);
+	errno = e;
+	if (r < 0)
+		return -1;
+	if ((!u->map && !u->buf) || !file_parse(u, lazy)) {
+		u->damaged = 1;
+		u->nf = 0;
+		u->lost = u->img.h.validity ? u->img.h.validity : u->h.validity;
+		memset(&u->h, 0, sizeof u->h);
+		return 0;
+	}
+	u->valid = 1;
+	return 0;
+}
+
+void uidfile_give(struct uidfile *u, struct uidmap *m)
+{
+	*m = u->img;
+	m->mapped = u->map;
+	m->buf = u->buf;
+	u->map = 0;
+	u->buf = 0;
+}
+
+int uidfile_write(struct uidfile *u, const struct str *img)
+{
+	int fd, e;
+
+	if (!uidmap_path(&u->tmp, u->dir, UIDMAP_FILE, ".tmp") ||
+	    !uidmap_path(&u->path, u->dir, UIDMAP_FILE, 0)) {
+		errno = ENOMEM;
+		return -1;
+	}
+	fd = open(u->tmp.s, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0)
+		return -1;
+	/* fsync before rename: a crash leaves the old file or the new one */
+	if (io_writeall(fd, img->s, img->len) < 0 || fsync(fd) < 0) {
+		e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	if (close(fd) < 0 || rename(u->tmp.s, u->path.s) < 0)
+		return -1;
+	return 0;
+}
+
+void uidfile_free(struct uidfile *u)
+{
+	free(u->f);
+	if (u->map)
+		munmap(u->map, u->maplen);
+	free(u->buf);
+	str_free(&u->path);
+	str_free(&u->tmp);
 }

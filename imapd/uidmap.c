@@ -1,23 +1,20 @@
-/* Persistent UIDs per Maildir folder (see uidmap.h for the file). */
+/* Persistent UIDs per Maildir folder (see uidmap.h for the file): the
+ * sync, which matches the file (read and written in uidfile.c) against
+ * the directories. */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>              /* rename */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <sys/vfs.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "fmt.h"
-#include "io.h"
 #include "log.h"
 #include "str.h"
+#include "uidfile.h"
 #include "uidmap.h"
-#include "uniq.h"
 
 int uidmap_path(struct str *p, const char *dir, const char *a, const char *b)
 {
@@ -36,34 +33,14 @@ struct ent {
 	size_t rec;             /* matched file record + 1, 0 none */
 };
 
-struct filerec {
-	unsigned long uid;
-	const char *base;       /* into the file */
-	size_t len;             /* of the base */
-	size_t namelen;         /* of the whole name */
-	int innew;
-	unsigned flags;
-	unsigned long long modseq;
-	size_t ent;             /* matched entry + 1 */
-};
-
 struct sync {
 	const char *dir;
 	struct str p, q;
-	void *map;              /* the file, mapped, */
-	char *buf;              /* or read */
-	size_t maplen;
-	struct uidmap img;      /* its records, when it is version 3 */
-	struct uidmap_head h;   /* from the file */
+	struct uidfile file;    /* as it was read */
 	unsigned long validity, next;
-	int valid;
 	struct uidmap_stamp disk; /* new/ and cur/ before they were read */
 	int trusted;            /* disk is old enough to be written */
 	int renamed;            /* a known message's name differs */
-	int damaged;
-	unsigned long lost;     /* a damaged file's UIDVALIDITY, 0 unknown */
-	struct filerec *f;
-	size_t nf, fcap;
 	size_t *hash;           /* file record + 1, open addressing */
 	size_t hcap;
 	struct ent *e;
@@ -80,190 +57,20 @@ static uint32_t hash_b(const char *p, size_t n)
 	return h;
 }
 
-static struct filerec *filerec_new(struct sync *s)
-{
-	if (s->nf == s->fcap) {
-		size_t cap = s->fcap ? s->fcap * 2 : 1024;
-		struct filerec *f = reallocarray(s->f, cap, sizeof *f);
-
-		if (!f)
-			return 0;
-		s->f = f;
-		s->fcap = cap;
-	}
-	return &s->f[s->nf++];
-}
-
-/* A version 1 or 2 line: the flags are the name's, the modseq 1. */
-static int file_line(void *arg, unsigned long uid, const char *b, size_t n,
-                     int innew)
-{
-	struct sync *s = arg;
-	struct filerec *f = filerec_new(s);
-
-	if (!f)
-		return 0;
-	f->uid = uid;
-	f->base = b;
-	f->len = byte_chr(b, n, ':');
-	f->namelen = n;
-	f->innew = innew;
-	f->flags = uidmap_flags_of(b, n);
-	f->modseq = 1;
-	f->ent = 0;
-	return 1;
-}
-
-/* The version 3 records, for a sync that reads the directories. */
-static int file_recs(struct sync *s)
-{
-	struct uidmap_rec r;
-	size_t i;
-
-	s->nf = 0;
-	for (i = 0; i < s->img.h.n; i++) {
-		struct filerec *f = filerec_new(s);
-
-		if (!f)
-			return -1;
-		uidmap_get(&s->img, i, &r);
-		f->uid = r.uid;
-		f->base = r.name;
-		f->len = r.baselen;
-		f->namelen = r.namelen;
-		f->innew = r.innew;
-		f->flags = r.flags;
-		f->modseq = r.modseq;
-		f->ent = 0;
-	}
-	return 0;
-}
-
-/* On a network filesystem a mapped file replaced by another client may
- * vanish from under the mapping (SIGBUS): there the file is read. */
-static int fs_remote(int fd)
-{
-	static const long remote[] = {
-		0x6969,                 /* NFS */
-		0xff534d42, 0xfe534d42, 0x517b, /* CIFS, SMB2, SMB */
-		0x65735546,             /* FUSE */
-		0x00c36400,             /* Ceph */
-	};
-	struct statfs sf;
-	size_t k;
-
-	if (fstatfs(fd, &sf) < 0)
-		return 1;
-	for (k = 0; k < sizeof remote / sizeof remote[0]; k++)
-		if ((unsigned long)sf.f_type == (unsigned long)remote[k])
-			return 1;
-	return 0;
-}
-
-static int file_slurp(struct sync *s, int fd, size_t n)
-{
-	size_t got = 0;
-	ssize_t k;
-
-	s->buf = malloc(n);
-	if (!s->buf)
-		return -1;
-	while (got < n) {
-		k = read(fd, s->buf + got, n - got);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -1;
-		if (k == 0)
-			break;
-		got += (size_t)k;
-	}
-	s->maplen = got;
-	return 0;
-}
-
-/* The file mapped (or read): it is replaced by rename, never written in
- * place, so what is mapped stays what was read. */
-static int file_map(struct sync *s, int fd)
-{
-	struct stat st;
-	void *p;
-
-	if (fstat(fd, &st) < 0)
-		return -1;
-	if (st.st_size <= 0 || (unsigned long long)st.st_size > SIZE_MAX)
-		return 0;
-	if (fs_remote(fd))
-		return file_slurp(s, fd, (size_t)st.st_size);
-	p = mmap(0, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (p == MAP_FAILED)
-		return -1;
-	s->map = p;
-	s->maplen = (size_t)st.st_size;
-	return 0;
-}
-
-/* lazy: a version 3 file's records are left to uidmap_check. */
-static int file_parse(struct sync *s, int lazy)
-{
-	const char *p = s->map ? s->map : s->buf;
-	const unsigned char *u = (const unsigned char *)p;
-
-	if (uidmap_is_image(p, s->maplen)) {
-		if (lazy ? !uidmap_image_head(&s->img, u, s->maplen) :
-		           !uidmap_image_check(&s->img, u, s->maplen))
-			return 0;
-		s->h = s->img.h;
-		return 1;
-	}
-	s->nf = 0;
-	if (!uidmap_parse(p, s->maplen, &s->h, file_line, s))
-		return 0;
-	s->h.modseq = 1;
-	return 1;
-}
-
-static int file_read(struct sync *s, int lazy)
-{
-	int fd, r, e;
-
-	if (!uidmap_path(&s->p, s->dir, UIDMAP_FILE, 0))
-		return -1;
-	fd = open(s->p.s, O_RDONLY);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -1;
-	r = file_map(s, fd);
-	e = errno;
-	close(fd);
-	errno = e;
-	if (r < 0)
-		return -1;
-	if ((!s->map && !s->buf) || !file_parse(s, lazy)) {
-		s->damaged = 1;
-		s->nf = 0;
-		s->lost = s->img.h.validity ? s->img.h.validity : s->h.validity;
-		memset(&s->h, 0, sizeof s->h);
-		return 0;
-	}
-	s->validity = s->h.validity;
-	s->next = s->h.next;
-	s->valid = 1;
-	return 0;
-}
-
 static int hash_build(struct sync *s)
 {
+	const struct uidfile *u = &s->file;
 	size_t i, cap = 64;
 
-	while (cap < s->nf * 2 + 1)
+	while (cap < u->nf * 2 + 1)
 		cap *= 2;
 	free(s->hash);
 	s->hash = calloc(cap, sizeof *s->hash);
 	if (!s->hash)
 		return -1;
 	s->hcap = cap;
-	for (i = 0; i < s->nf; i++) {
-		size_t h = hash_b(s->f[i].base, s->f[i].len) & (cap - 1);
+	for (i = 0; i < u->nf; i++) {
+		size_t h = hash_b(u->f[i].base, u->f[i].len) & (cap - 1);
 
 		while (s->hash[h])
 			h = (h + 1) & (cap - 1);
@@ -277,7 +84,7 @@ static size_t hash_find(const struct sync *s, const char *b, size_t n)
 	size_t h = hash_b(b, n) & (s->hcap - 1);
 
 	while (s->hash[h]) {
-		const struct filerec *f = &s->f[s->hash[h] - 1];
+		const struct uidfile_rec *f = &s->file.f[s->hash[h] - 1];
 
 		if (f->len == n && !memcmp(f->base, b, n))
 			return s->hash[h];
@@ -462,18 +269,19 @@ static int scan_cur(struct sync *s, int takenew)
  * without a file. */
 static size_t match(struct sync *s)
 {
+	struct uidfile *u = &s->file;
 	size_t i, missing = 0;
 
-	for (i = 0; i < s->nf; i++)
-		s->f[i].ent = 0;
+	for (i = 0; i < u->nf; i++)
+		u->f[i].ent = 0;
 	for (i = 0; i < s->ne; i++) {
 		size_t r = hash_find(s, s->e[i].name, s->e[i].baselen);
 
 		s->e[i].rec = 0;
-		if (r && !s->f[r - 1].ent) {
-			const struct filerec *f = &s->f[r - 1];
+		if (r && !u->f[r - 1].ent) {
+			const struct uidfile_rec *f = &u->f[r - 1];
 
-			s->f[r - 1].ent = i + 1;
+			u->f[r - 1].ent = i + 1;
 			s->e[i].rec = r;
 			if (f->innew != s->e[i].innew ||
 			    strlen(s->e[i].name) != f->namelen ||
@@ -481,8 +289,8 @@ static size_t match(struct sync *s)
 				s->renamed = 1;
 		}
 	}
-	for (i = 0; i < s->nf; i++)
-		missing += !s->f[i].ent;
+	for (i = 0; i < u->nf; i++)
+		missing += !u->f[i].ent;
 	return missing;
 }
 
@@ -538,13 +346,13 @@ static int arrival_cmp(const void *a, const void *b)
 struct out {
 	unsigned long uid;
 	const struct ent *e;
-	const struct filerec *f;        /* NULL: new */
+	const struct uidfile_rec *f;        /* NULL: new */
 	size_t namelen;
 	unsigned flags;
 };
 
 static int out_add(struct out *o, unsigned long uid, const struct ent *e,
-                   const struct filerec *f)
+                   const struct uidfile_rec *f)
 {
 	o->uid = uid;
 	o->e = e;
@@ -570,10 +378,12 @@ static int result_list(struct sync *s, struct out **l, size_t *n,
 		free(u);
 		return -1;
 	}
-	for (i = 0; i < s->nf; i++)
-		if (s->f[i].ent)
-			k += out_add(&(*l)[k], s->f[i].uid, &s->e[s->f[i].ent - 1],
-			             &s->f[i]);
+	for (i = 0; i < s->file.nf; i++) {
+		const struct uidfile_rec *f = &s->file.f[i];
+
+		if (f->ent)
+			k += out_add(&(*l)[k], f->uid, &s->e[f->ent - 1], f);
+	}
 	*known = k;
 	for (i = 0, nu = 0; i < s->ne; i++)
 		if (s->e[i].rec == 0)
@@ -596,7 +406,7 @@ static int result_list(struct sync *s, struct out **l, size_t *n,
 static int out_moved(const struct sync *s, const struct out *o)
 {
 	return !o->f ||
-	       (s->h.version == UIDMAP_VERSION && o->f->flags != o->flags);
+	       (s->file.h.version == UIDMAP_VERSION && o->f->flags != o->flags);
 }
 
 /* The image of the result, modseqs raised as RFC 7162 wants: a new
@@ -605,8 +415,8 @@ static int out_moved(const struct sync *s, const struct out *o)
 static int result_build(struct sync *s, struct uidmap_build *b,
                         const struct out *l, size_t n, size_t known)
 {
-	struct uidmap_head h = s->h;
-	unsigned long long ms = s->valid ? s->h.modseq : 0;
+	struct uidmap_head h = s->file.h;
+	unsigned long long ms = s->file.valid ? s->file.h.modseq : 0;
 	struct uidmap_rec r;
 	size_t i, names = 0, bumps = 0;
 
@@ -615,7 +425,7 @@ static int result_build(struct sync *s, struct uidmap_build *b,
 		if (__builtin_add_overflow(names, l[i].namelen + 1, &names))
 			goto overflow;
 	}
-	ms += known < s->nf;
+	ms += known < s->file.nf;
 	h.validity = s->validity;
 	h.next = s->next;
 	if (__builtin_add_overflow(ms, bumps, &h.modseq))
@@ -639,7 +449,7 @@ static int result_build(struct sync *s, struct uidmap_build *b,
 		if (uidmap_build_add(b, &r) < 0)
 			return -1;
 	}
-	return uidmap_build_end(b) < 0 ? -1 : bumps > 0 || known < s->nf;
+	return uidmap_build_end(b) < 0 ? -1 : bumps > 0 || known < s->file.nf;
 overflow:
 	errno = EOVERFLOW;
 	return -1;
@@ -661,30 +471,6 @@ static int result_recent(struct uidmap *m, const struct out *l, size_t n)
 		return -1;
 	for (i = 0; i < n; i++)
 		m->recent[i] = (unsigned char)l[i].e->recent;
-	return 0;
-}
-
-static int file_write(struct sync *s, const struct str *img)
-{
-	int fd, e;
-
-	if (!uidmap_path(&s->p, s->dir, UIDMAP_FILE, ".tmp") ||
-	    !uidmap_path(&s->q, s->dir, UIDMAP_FILE, 0)) {
-		errno = ENOMEM;
-		return -1;
-	}
-	fd = open(s->p.s, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	if (fd < 0)
-		return -1;
-	/* fsync before rename: a crash leaves the old file or the new one */
-	if (io_writeall(fd, img->s, img->len) < 0 || fsync(fd) < 0) {
-		e = errno;
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	if (close(fd) < 0 || rename(s->p.s, s->q.s) < 0)
-		return -1;
 	return 0;
 }
 
@@ -720,10 +506,11 @@ static int result(struct sync *s, struct uidmap *m)
 	free(l);
 	if (moved < 0)
 		goto fail;
-	m->changed = moved || n != s->nf || !s->valid ||
-	             (s->trusted && (s->renamed || s->h.version != UIDMAP_VERSION ||
-	                             !uidmap_stamp_eq(&s->disk, &s->h.stamp)));
-	if (m->changed && file_write(s, &b.img) < 0)
+	m->changed = moved || n != s->file.nf || !s->file.valid ||
+	             (s->trusted &&
+	              (s->renamed || s->file.h.version != UIDMAP_VERSION ||
+	               !uidmap_stamp_eq(&s->disk, &s->file.h.stamp)));
+	if (m->changed && uidfile_write(&s->file, &b.img) < 0)
 		goto fail;
 	if (result_adopt(m, &b) < 0)
 		goto fail;
@@ -739,11 +526,8 @@ static void sync_free(struct sync *s)
 {
 	ents_free(s);
 	free(s->e);
-	free(s->f);
+	uidfile_free(&s->file);
 	free(s->hash);
-	if (s->map)
-		munmap(s->map, s->maplen);
-	free(s->buf);
 	str_free(&s->p);
 	str_free(&s->q);
 	str_free(&s->moved);
@@ -758,17 +542,6 @@ void uidmap_free(struct uidmap *m)
 	memset(m, 0, sizeof *m);
 }
 
-/* The mapped file as it is: no directory read, no copy. */
-static void from_file(struct sync *s, struct uidmap *m)
-{
-	*m = s->img;
-	m->mapped = s->map;
-	m->buf = s->buf;
-	s->map = 0;
-	s->buf = 0;
-	m->skipped = 1;
-}
-
 /* 1 when the file stands for the folder as it is (and there is nothing
  * in new/ to take), 0 when the directories must be read, -1 error. */
 static int can_skip(struct sync *s, int takenew)
@@ -776,13 +549,13 @@ static int can_skip(struct sync *s, int takenew)
 	struct uidmap_stamp disk;
 	struct timespec now;
 
-	if (!s->valid || s->h.version != UIDMAP_VERSION ||
-	    (takenew && s->h.nnew))
+	if (!s->file.valid || s->file.h.version != UIDMAP_VERSION ||
+	    (takenew && s->file.h.nnew))
 		return 0;
 	if (uidmap_stamp_take(s->dir, &disk) < 0)
 		return errno == ENOENT ? 0 : -1;
 	if (clock_gettime(CLOCK_REALTIME, &now) < 0 ||
-	    !uidmap_may_skip(&s->h.stamp, &disk, &now))
+	    !uidmap_may_skip(&s->file.h.stamp, &disk, &now))
 		return 0;
 	return 1;
 }
@@ -812,10 +585,13 @@ static unsigned long new_validity(unsigned long lost)
 
 static int sync_full(struct sync *s, struct uidmap *m, int takenew)
 {
-	if (s->damaged)
+	if (s->file.damaged)
 		log_kv("warn", "event", "uidlist_damaged", "dir", s->dir, NULL);
-	if (!s->valid) {
-		s->validity = new_validity(s->lost);
+	if (s->file.valid) {
+		s->validity = s->file.h.validity;
+		s->next = s->file.h.next;
+	} else {
+		s->validity = new_validity(s->file.lost);
 		s->next = 1;
 	}
 	if (hash_build(s) < 0)
@@ -846,16 +622,19 @@ static int sync_run(const char *dir, struct uidmap *m, int how, int locked)
 	memset(&s, 0, sizeof s);
 	s.dir = dir;
 	uidmap_free(m);
-	r = file_read(&s, !locked && (how & UIDMAP_LAZY));
+	r = uidfile_read(&s.file, dir, !locked && (how & UIDMAP_LAZY));
 	if (r == 0)
 		r = can_skip(&s, takenew);
 	if (r == 1) {
-		from_file(&s, m);
+		/* the mapped file as it is: no directory read, no copy */
+		uidfile_give(&s.file, m);
+		m->skipped = 1;
 		r = 0;
 	} else if (r == 0 && !locked) {
 		r = 1;
 	} else if (r == 0) {
-		r = s.h.version == UIDMAP_VERSION ? file_recs(&s) : 0;
+		r = s.file.h.version == UIDMAP_VERSION ?
+		    uidfile_recs(&s.file) : 0;
 		if (r == 0)
 			r = sync_full(&s, m, takenew);
 	}
