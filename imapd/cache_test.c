@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "le.h"
 #include "test.h"
 
 #define VALIDITY 1700000001UL
@@ -342,10 +343,7 @@ static size_t file_try(const char *p, size_t n, unsigned long maxuid)
 
 static void put32(char *p, unsigned long v)
 {
-	p[0] = (char)v;
-	p[1] = (char)(v >> 8);
-	p[2] = (char)(v >> 16);
-	p[3] = (char)(v >> 24);
+	le_put32((unsigned char *)p, (uint32_t)v);
 }
 
 static void test_hostile_files(void)
