@@ -41,6 +41,22 @@ FUZZCC = clang
 FUZZFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -Ilib $(PGINC) $(PATHS) \
 	-D_DEFAULT_SOURCE -D_GNU_SOURCE
 
+# The programs exec'd for every message, delivery, connection or login
+# that need neither tinycdb, libcrypt nor dlopen (quail-queue,
+# quail-local, quail-popup, quail-pop3d, quail-imapd) are linked against
+# musl when musl-gcc is there: glibc's start-up asks the CPU for its
+# features and caches with some 90 CPUID instructions, each a trap to
+# the hypervisor on a virtual machine (0.4 ms of CPU per exec here, 0.06
+# ms for the exec itself). Their objects go to musl/. Without musl-gcc
+# (`make MUSLCC=`) they are linked statically against glibc.
+MUSLCC = $(shell command -v musl-gcc 2>/dev/null)
+HOT = $(if $(MUSLCC),musl/)
+HOTCC = $(if $(MUSLCC),$(MUSLCC),$(CC))
+HOTLIB = $(HOT)lib/libquail.a
+HOTLIBSRC = lib/str.c lib/fmt.c lib/io.c lib/log.c lib/control.c lib/date.c \
+	lib/addr.c lib/uniq.c lib/qfile.c lib/maildir.c lib/hdr.c lib/qq.c \
+	lib/base64.c
+
 LIBSRC = lib/str.c lib/fmt.c lib/io.c lib/log.c lib/control.c lib/date.c \
 	lib/addr.c lib/uniq.c lib/cdbf.c lib/qfile.c lib/maildir.c lib/hdr.c lib/qq.c \
 	lib/userdb.c lib/userdb_pg.c lib/pwcheck.c lib/base64.c
@@ -77,10 +93,17 @@ lib/libquail.a: $(LIBOBJ)
 	rm -f $@
 	ar rcs $@ $(LIBOBJ)
 
+musl/%.o: %.c
+	@mkdir -p $(@D)
+	$(MUSLCC) $(ALLCFLAGS) -MMD -MP -c -o $@ $<
+musl/lib/libquail.a: $(HOTLIBSRC:%.c=musl/%.o)
+	rm -f $@
+	ar rcs $@ $^
+
 smtpd/quail-smtpd: $(SMTPDOBJ) lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ $(SMTPDOBJ) lib/libquail.a $(PROGLIBS)
-queue/quail-queue: queue/quail-queue.o lib/libquail.a
-	$(CC) $(LDFLAGS) $(STATIC) -o $@ queue/quail-queue.o lib/libquail.a
+queue/quail-queue: $(HOT)queue/quail-queue.o $(HOTLIB)
+	$(HOTCC) $(LDFLAGS) $(STATIC) -o $@ $^
 queue/quail-qstat: queue/quail-qstat.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ queue/quail-qstat.o lib/libquail.a $(PROGLIBS)
 queue/quail-qread: queue/quail-qread.o lib/libquail.a
@@ -118,17 +141,16 @@ IMAPDOBJ = imapd/parse.o imapd/conn.o imapd/login.o imapd/loginutil.o \
 	imapd/fetch.o imapd/fetchparse.o imapd/mime.o imapd/envelope.o \
 	imapd/search.o imapd/uidmap.o imapd/uidfile.o imapd/uidlock.o imapd/keywords.o \
 	imapd/quota.o imapd/decode.o imapd/cache.o imapd/condstore.o
-imapd/quail-imapd: imapd/quail-imapd.o $(IMAPDOBJ) lib/libquail.a
-	$(CC) $(LDFLAGS) $(STATIC) -o $@ imapd/quail-imapd.o $(IMAPDOBJ) lib/libquail.a
-popd/quail-popup: popd/quail-popup.o popd/popcmd.o lib/libquail.a
-	$(CC) $(LDFLAGS) $(STATIC) -o $@ popd/quail-popup.o popd/popcmd.o lib/libquail.a
-popd/quail-pop3d: popd/quail-pop3d.o popd/maildrop.o popd/popcmd.o lib/libquail.a
-	$(CC) $(LDFLAGS) $(STATIC) -o $@ popd/quail-pop3d.o popd/maildrop.o \
-		popd/popcmd.o lib/libquail.a
-deliver/quail-local: deliver/quail-local.o deliver/dotqmail.o deliver/mbox.o \
-		lib/libquail.a
-	$(CC) $(LDFLAGS) $(STATIC) -o $@ deliver/quail-local.o deliver/dotqmail.o \
-		deliver/mbox.o lib/libquail.a
+imapd/quail-imapd: $(HOT)imapd/quail-imapd.o $(IMAPDOBJ:%=$(HOT)%) $(HOTLIB)
+	$(HOTCC) $(LDFLAGS) $(STATIC) -o $@ $^
+popd/quail-popup: $(HOT)popd/quail-popup.o $(HOT)popd/popcmd.o $(HOTLIB)
+	$(HOTCC) $(LDFLAGS) $(STATIC) -o $@ $^
+popd/quail-pop3d: $(HOT)popd/quail-pop3d.o $(HOT)popd/maildrop.o \
+		$(HOT)popd/popcmd.o $(HOTLIB)
+	$(HOTCC) $(LDFLAGS) $(STATIC) -o $@ $^
+deliver/quail-local: $(HOT)deliver/quail-local.o $(HOT)deliver/dotqmail.o \
+		$(HOT)deliver/mbox.o $(HOTLIB)
+	$(HOTCC) $(LDFLAGS) $(STATIC) -o $@ $^
 
 lib/%_test: lib/%_test.o lib/test.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ $< lib/test.o lib/libquail.a $(LIBS)
@@ -246,7 +268,7 @@ install: all
 	for m in */*.8; do cp $$m $(DESTDIR)$(MANDIR)/man8/; done
 
 clean:
-	rm -rf san fuzz lib/libquail.a */*.o */*.d $(PROGS) $(TESTS) build
+	rm -rf san musl fuzz lib/libquail.a */*.o */*.d $(PROGS) $(TESTS) build
 
 # keep objects made by pattern rules (make would delete them as intermediate)
 .SECONDARY:

@@ -198,6 +198,10 @@ void mb_close(struct session *s)
 	s->cache.text.len = 0;
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23  /* Linux 5.14; C libraries may lack it */
+#endif
+
 /* A large view is about to be written whole: one call maps its pages,
  * rather than a fault for each. Only a hint; older kernels refuse it. */
 static void view_populate(void *p, size_t n)

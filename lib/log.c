@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "exitcode.h"
+#include "fmt.h"
 #include "io.h"
 #include "log.h"
 
@@ -93,4 +94,33 @@ void die_kv(int code, ...)
 void die_nomem(void)
 {
 	die_kv(EXIT_TEMP, "event", "nomem", (char *)0);
+}
+
+const char *log_errname(int e)
+{
+	static const struct {
+		int e;
+		const char *name;
+	} t[] = {
+		{ EPERM, "EPERM" }, { ENOENT, "ENOENT" }, { EINTR, "EINTR" },
+		{ EIO, "EIO" }, { EBADF, "EBADF" }, { EAGAIN, "EAGAIN" },
+		{ ENOMEM, "ENOMEM" }, { EACCES, "EACCES" }, { EBUSY, "EBUSY" },
+		{ EEXIST, "EEXIST" }, { EXDEV, "EXDEV" }, { ENOTDIR, "ENOTDIR" },
+		{ EISDIR, "EISDIR" }, { EINVAL, "EINVAL" }, { ENFILE, "ENFILE" },
+		{ EMFILE, "EMFILE" }, { EFBIG, "EFBIG" }, { ENOSPC, "ENOSPC" },
+		{ EROFS, "EROFS" }, { EMLINK, "EMLINK" }, { EPIPE, "EPIPE" },
+		{ ENAMETOOLONG, "ENAMETOOLONG" }, { ENOSYS, "ENOSYS" },
+		{ ENOTEMPTY, "ENOTEMPTY" }, { ELOOP, "ELOOP" },
+		{ EOPNOTSUPP, "EOPNOTSUPP" }, { ETIMEDOUT, "ETIMEDOUT" },
+		{ ESTALE, "ESTALE" }, { EDQUOT, "EDQUOT" },
+	};
+	static char other[4 + FMT_ULONG];
+	size_t k;
+
+	for (k = 0; k < sizeof t / sizeof t[0]; k++)
+		if (t[k].e == e)
+			return t[k].name;
+	other[0] = 'E';
+	fmt_u(other + 1, (unsigned long long)(e < 0 ? -e : e));
+	return other;
 }

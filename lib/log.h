@@ -14,6 +14,10 @@ void log_init(const char *prog);
 void log_kv(const char *level, ...) __attribute__((sentinel));
 /* As log_kv("fatal", ...), then exit(code). */
 void die_kv(int code, ...) __attribute__((noreturn, sentinel));
+/* The symbol of errno value e ("ENOSPC") for the values a mail system
+ * meets, else "E" and the number: stable across C libraries, unlike
+ * strerror's text. */
+const char *log_errname(int e);
 /* Out of memory: log and exit 111. */
 void die_nomem(void) __attribute__((noreturn));
 

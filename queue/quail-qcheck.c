@@ -77,7 +77,7 @@ static void options(struct check *c, int argc, char **argv)
 
 static const char *errname(int e)
 {
-	return strerrorname_np(e);
+	return log_errname(e);
 }
 
 static void error(struct check *c, const char *event, const char *path, int e)

@@ -46,7 +46,7 @@ static void warn(struct list *l, const char *event, const char *path, int e)
 {
 	l->errors = 1;
 	log_kv("warn", "event", event, "path", path,
-	       "error", e ? strerrorname_np(e) : 0, (char *)0);
+	       "error", e ? log_errname(e) : 0, (char *)0);
 }
 
 /* Reads env/NN/id into l->env: 1 ok, 0 damaged, -1 gone or error. */
@@ -105,7 +105,7 @@ static void out_put(struct wr *w, const char *p, size_t n)
 {
 	if (wr_put(w, p, n) < 0)
 		die_kv(EXIT_TEMP, "event", "write", "error",
-		       strerrorname_np(errno), (char *)0);
+		       log_errname(errno), (char *)0);
 }
 
 static void out_puts(struct wr *w, const char *s)
@@ -226,7 +226,7 @@ int main(int argc, char **argv)
 	l.qfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (l.qfd < 0)
 		die_kv(EXIT_TEMP, "event", "open", "path", dir,
-		       "error", strerrorname_np(errno), (char *)0);
+		       "error", log_errname(errno), (char *)0);
 	if (qfile_scan(l.qfd, QFILE_ENV, collect, &l) < 0)
 		warn(&l, "scan", "env", errno);
 	if (l.n)
@@ -235,7 +235,7 @@ int main(int argc, char **argv)
 		print_one(&l, l.items[i].id);
 	if (wr_flush(&l.out) < 0)
 		die_kv(EXIT_TEMP, "event", "write", "error",
-		       strerrorname_np(errno), (char *)0);
+		       log_errname(errno), (char *)0);
 	qfile_env_free(&l.env);
 	free(l.items);
 	return l.errors ? EXIT_TEMP : 0;

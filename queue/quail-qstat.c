@@ -41,7 +41,7 @@ static void warn(struct stat_counts *s, const char *event, const char *path,
 {
 	s->errors = 1;
 	log_kv("warn", "event", event, "path", path,
-	       "error", e ? strerrorname_np(e) : 0, (char *)0);
+	       "error", e ? log_errname(e) : 0, (char *)0);
 }
 
 /* 1 when path exists, 0 when not, -1 on error (reported). */
@@ -131,7 +131,7 @@ int main(int argc, char **argv)
 	s.qfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s.qfd < 0)
 		die_kv(EXIT_TEMP, "event", "open", "path", dir,
-		       "error", strerrorname_np(errno), (char *)0);
+		       "error", log_errname(errno), (char *)0);
 	if (qfile_scan(s.qfd, QFILE_ENV, count_env, &s) < 0)
 		warn(&s, "scan", "env", errno);
 	if (qfile_scan(s.qfd, QFILE_MESS, count_mess, &s) < 0)
@@ -146,7 +146,7 @@ int main(int argc, char **argv)
 	put_count(&w, "tmp: ", s.tmp);
 	if (wr_flush(&w) < 0)
 		die_kv(EXIT_TEMP, "event", "write", "error",
-		       strerrorname_np(errno), (char *)0);
+		       log_errname(errno), (char *)0);
 	qfile_env_free(&s.env);
 	return s.errors ? EXIT_TEMP : 0;
 }

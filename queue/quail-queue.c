@@ -27,10 +27,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stdio.h>              /* rename, renameat2 only: no stdio */
+#include <stdio.h>              /* rename only: no stdio */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,6 +41,10 @@
 #include "log.h"
 #include "qfile.h"
 #include "str.h"
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE 1      /* linux/fs.h */
+#endif
 
 /* Whole run, like qmail-queue's 24 hours: a safety net against a caller
  * that hangs, not a per-read timeout (the caller has its own). */
@@ -89,7 +94,7 @@ fail(struct job *j, int code, const char *what, const char *file, int e)
 {
 	cleanup(j);
 	die_kv(code, "event", what, "file", file,
-	       "error", e ? strerrorname_np(e) : 0, (char *)0);
+	       "error", e ? log_errname(e) : 0, (char *)0);
 }
 
 /* The exit code for a failed write, fsync, create or rename. */
@@ -321,8 +326,9 @@ static int mess_rename(struct job *j)
 {
 	if (unnamed)
 		return tmp_link(j->mfd, j->mess);
-	if (renameat2(AT_FDCWD, tmp_mess, AT_FDCWD, j->mess,
-	              RENAME_NOREPLACE) == 0)
+	/* the system call: not every C library wraps renameat2 */
+	if (syscall(SYS_renameat2, AT_FDCWD, tmp_mess, AT_FDCWD, j->mess,
+	            RENAME_NOREPLACE) == 0)
 		return 0;
 	if (errno != EINVAL && errno != ENOSYS)
 		return -1;
