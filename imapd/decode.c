@@ -3,6 +3,7 @@
  * decode.h. */
 #include <string.h>
 
+#include "base64.h"
 #include "decode.h"
 #include "fmt.h"
 
@@ -156,21 +157,6 @@ static int qp_decode(struct str *out, const char *p, size_t n, int q)
 	return str_catb(out, b, k);
 }
 
-static int b64(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 /* Base64 as MIME bodies carry it: line breaks and other bytes outside
  * the alphabet skipped (RFC 2045 6.8), stop at the padding. */
 static int b64_decode(struct str *out, const char *p, size_t n)
@@ -181,7 +167,7 @@ static int b64_decode(struct str *out, const char *p, size_t n)
 	int bits = 0, v;
 
 	for (i = 0; i < n && p[i] != '='; i++) {
-		v = b64(p[i]);
+		v = base64_value((unsigned char)p[i]);
 		if (v < 0)
 			continue;
 		acc = (acc << 6 | (unsigned long)v) & 0xffffff;

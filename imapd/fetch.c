@@ -616,13 +616,9 @@ void cmd_fetch(struct session *s)
 	}
 	if (!fetch_args(s, att, &f, &cs))
 		return;
-	sel = malloc(s->mb.n ? s->mb.n : 1);
-	if (!sel)
-		die_nomem();
-	if (!seq_select(s, set->s, set->len, s->cmd.uid, sel)) {
-		free(sel);
+	sel = seq_select(s, set, s->cmd.uid);
+	if (!sel) {
 		fetch_free(&f);
-		reply_bad(s, "bad sequence set");
 		return;
 	}
 	need = fetch_cache_need(&f);

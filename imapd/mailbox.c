@@ -615,8 +615,8 @@ size_t msg_find_uid(const struct mailbox *mb, unsigned long uid)
 
 /* Ranges are walked with a binary search for their start, so a set such
  * as 1:* costs one pass however large the folder. */
-int seq_select(struct session *s, const char *set, size_t n, int uid,
-               unsigned char *sel)
+static int seq_mark(struct session *s, const char *set, size_t n, int uid,
+                    unsigned char *sel)
 {
 	struct mailbox *mb = &s->mb;
 	unsigned long max;
@@ -629,8 +629,6 @@ int seq_select(struct session *s, const char *set, size_t n, int uid,
 	if (r == 0)
 		return 0;
 	max = uid ? (mb->n ? mb->m[mb->n - 1].uid : 0) : (unsigned long)mb->n;
-	if (uid && !mb->n)
-		max = 0;
 	imap_seq_resolve(&s->seq, max);
 	memset(sel, 0, mb->n);
 	for (k = 0; k < s->seq.n; k++) {
@@ -647,6 +645,21 @@ int seq_select(struct session *s, const char *set, size_t n, int uid,
 			sel[i] = 1;
 	}
 	return 1;
+}
+
+unsigned char *seq_select(struct session *s, const struct imap_arg *set,
+                          int uid)
+{
+	unsigned char *sel = malloc(s->mb.n ? s->mb.n : 1);
+
+	if (!sel)
+		die_nomem();
+	if (!seq_mark(s, set->s, set->len, uid, sel)) {
+		free(sel);
+		reply_bad(s, "bad sequence set");
+		return 0;
+	}
+	return sel;
 }
 
 int msg_path(struct session *s, struct str *out, size_t i)

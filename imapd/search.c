@@ -27,6 +27,7 @@ struct ctx {
 	int modseq;             /* a MODSEQ key was used */
 	struct str v;
 	struct str nd;          /* the search string, folded */
+	const char *ndsrc;      /* the string nd was folded from */
 	struct str dec;         /* a decoded header value */
 	struct str hay;         /* decoded, folded text of the message */
 	struct mime m;
@@ -87,12 +88,16 @@ static int hdr_value(struct ctx *c, const char *field, const char **v,
 	return r > 0;
 }
 
-/* The search string s[0..n) folded into c->nd. */
+/* The search string s[0..n) folded into c->nd; the keys are walked
+ * again for every message, so the last one folded is kept. */
 static void needle(struct ctx *c, const char *s, size_t n)
 {
+	if (c->ndsrc == s && c->nd.len == n)
+		return;
 	c->nd.len = 0;
 	if (!decode_fold(&c->nd, s, n))
 		die_nomem();
+	c->ndsrc = s;
 }
 
 static int found(const struct ctx *c, const char *h, size_t hn)

@@ -144,10 +144,11 @@ void put_flaglist(struct session *s, unsigned flags);
 int name_withflags(struct str *out, const char *name, unsigned flags);
 /* Renames message i for new flags: 0 ok, -1 error. */
 int msg_setflags(struct session *s, size_t i, unsigned flags);
-/* Sequence numbers or UIDs (cmd.uid) to a mask of message indexes:
- * returns 1 and fills sel[0..n) with 0/1, 0 bad set. */
-int seq_select(struct session *s, const char *set, size_t n, int uid,
-               unsigned char *sel);
+/* A set of sequence numbers or UIDs (uid) as a mask of the view's
+ * message indexes, sel[0..mb.n) of 0/1, to free(); NULL after a BAD
+ * reply for a bad set. */
+unsigned char *seq_select(struct session *s, const struct imap_arg *set,
+                          int uid);
 size_t msg_find_uid(const struct mailbox *mb, unsigned long uid);
 int msg_path(struct session *s, struct str *out, size_t i);
 int msg_size(struct session *s, size_t i, unsigned long long *size);

@@ -32,15 +32,6 @@ static int need_rw(struct session *s)
 	return 1;
 }
 
-static unsigned char *sel_alloc(struct session *s)
-{
-	unsigned char *sel = malloc(s->mb.n ? s->mb.n : 1);
-
-	if (!sel)
-		die_nomem();
-	return sel;
-}
-
 /* parse_flags, with the reply when it fails: 1 ok, 0 replied. */
 int store_flags_arg(struct session *s, const struct imap_arg *a,
                     unsigned *flags, struct kwmap *kw, const char *dir,
@@ -188,12 +179,9 @@ void cmd_store(struct session *s)
 			return;
 		}
 	}
-	sel = sel_alloc(s);
-	if (!seq_select(s, set->s, set->len, s->cmd.uid, sel)) {
-		free(sel);
-		reply_bad(s, "bad sequence set");
+	sel = seq_select(s, set, s->cmd.uid);
+	if (!sel)
 		return;
-	}
 	n = s->mb.n;
 	mod = reallocarray(0, n + 1, sizeof *mod);
 	if (!mod)
@@ -284,12 +272,9 @@ void cmd_expunge(struct session *s)
 			reply_bad(s, "UID EXPUNGE takes a set of UIDs");
 			return;
 		}
-		sel = sel_alloc(s);
-		if (!seq_select(s, set->s, set->len, 1, sel)) {
-			free(sel);
-			reply_bad(s, "bad sequence set");
+		sel = seq_select(s, set, 1);
+		if (!sel)
 			return;
-		}
 	} else if (set) {
 		reply_bad(s, "EXPUNGE takes no arguments");
 		return;
@@ -474,12 +459,9 @@ void cmd_copy(struct session *s, int move)
 		reply_bad(s, "takes a set and a mailbox");
 		return;
 	}
-	sel = sel_alloc(s);
-	if (!seq_select(s, set->s, set->len, s->cmd.uid, sel)) {
-		free(sel);
-		reply_bad(s, "bad sequence set");
+	sel = seq_select(s, set, s->cmd.uid);
+	if (!sel)
 		return;
-	}
 	if (!store_dest_dir(s, box, &dir))
 		goto out;
 	src = malloc((s->mb.n + 1) * sizeof *src);

@@ -6,8 +6,7 @@
 static const char alphabet[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/* The 6-bit value of c, or -1 for a byte outside the alphabet ('=' too). */
-static int value(unsigned char c)
+int base64_value(unsigned char c)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -30,7 +29,7 @@ static size_t group(const char *in, int last, unsigned char *o)
 	unsigned long w;
 
 	for (i = 0; i < 4; i++) {
-		v[i] = value((unsigned char)in[i]);
+		v[i] = base64_value((unsigned char)in[i]);
 		if (v[i] >= 0) {
 			if (pad)
 				return 0;       /* data after '=' */

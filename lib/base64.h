@@ -19,6 +19,9 @@
  * base64_encode appends the encoding of in[0..n) to out: 1 ok, 0 no
  * memory or a size that would overflow (out unchanged). */
 int base64_decode(const char *in, size_t n, struct str *out);
+/* The 6-bit value of byte c, or -1 for one outside the alphabet ('='
+ * too): for decoders of their own, such as MIME's lenient one. */
+int base64_value(unsigned char c);
 int base64_encode(const char *in, size_t n, struct str *out);
 
 #endif

@@ -1,6 +1,6 @@
 """The userdb through the real programs, one table of checks for both
 backends: quail-checkpassword (logins, fd 3 protocol), quail-lspawn
-(delivery lookups, spawn protocol, with a stub QUAILLOCAL that prints its
+(delivery lookups, spawn protocol, with QUAILLOCAL a script that prints its
 argv) and quail-smtpd (RCPT validation for a domain only the userdb names).
 
 test_userdb_cdb runs the table against a cdb built with tinycdb's tool;
@@ -69,7 +69,7 @@ def crypt_sha512(password):
 
 
 class World:
-	"""Homes, the stub delivery program, a queued message, and the users
+	"""Homes, the argv-printing delivery program, a queued message, and the users
 	as records. Lives in its own temp dir, readable by the test user and
 	the postgres account (the fixture's own dir is root's only)."""
 
@@ -89,10 +89,10 @@ class World:
 			h = crypt_sha512(pw) if pw else ""
 			self.records.append((addr, h, home, maildir, flags))
 		self.home = {r[0]: r[2] for r in self.records}
-		self.stub = os.path.join(self.dir, "local")
-		with open(self.stub, "w") as f:
+		self.argv_printer = os.path.join(self.dir, "local")
+		with open(self.argv_printer, "w") as f:
 			f.write("#!/bin/sh\nprintf '%s|' \"$@\"\nexit 0\n")
-		os.chmod(self.stub, 0o755)
+		os.chmod(self.argv_printer, 0o755)
 		self.queue = os.path.join(self.dir, "queue")
 		os.makedirs(os.path.join(self.queue, "mess", "1"))
 		with open(os.path.join(self.queue, "mess", "1", "1"), "wb") as f:
@@ -150,7 +150,7 @@ class Spawner:
 
 	def __init__(self, fx, w, env):
 		e = dict(env)
-		e["QUAILLOCAL"] = w.stub
+		e["QUAILLOCAL"] = w.argv_printer
 		e["QUAIL_LOCAL_TIMEOUT"] = "60"
 		self.log_path = os.path.join(w.dir, "lspawn.log")
 		logf = open(self.log_path, "ab")
