@@ -269,6 +269,7 @@ def test_commands(fx):
 	check(sorted(os.listdir(box.sub("new"))) == [], "new/ not emptied")
 	cur = sorted(os.listdir(box.sub("cur")))
 	check(cur == sorted(n + ":2," for n, d in msgs), "cur/ %r" % cur)
+	s.wait_all_ended()      # the logout line is written after +OK
 	evs = pop_log(s)
 	login = [e for e in evs if e.get("event") == "login" and
 	         e["prog"] == "quail-pop3d"]
@@ -348,6 +349,7 @@ def test_dele_quit_removes(fx):
 	p = pop(s)
 	check(p.stat()[0] == 2, "next session STAT")
 	p.quit()
+	s.wait_all_ended()
 	logout = [e for e in pop_log(s) if e.get("event") == "logout"]
 	check(logout[0]["deleted"] == "2", "logout %r" % logout[0])
 
