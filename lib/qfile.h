@@ -38,8 +38,9 @@
  * A file that does not match exactly (truncated, a missing final LF, an
  * unknown line, a bad state) is rejected as a whole.
  *
- * Life of a message: quail-queue writes both files in tmp/ (unnamed,
- * O_TMPFILE, where the filesystem allows: a crash then leaves nothing),
+ * Life of a message: quail-queue writes both files unnamed (O_TMPFILE, in
+ * a mess/NN and in env/NN, where the filesystem allows: a crash then
+ * leaves nothing) or else named in tmp/,
  * fsyncs them, links or renames the message into mess/, then the envelope
  * into env/, and fsyncs both directories. quail-send removes env/NN/ID first and mess/NN/ID
  * second, so a crash in between leaves an orphan message (which
@@ -90,6 +91,11 @@ int qfile_id(const char *name, unsigned long long *id);
  * and fifo (1 for the trigger, 0 for a directory) for entry i; returns 0
  * past the last entry. Entries come parents first. */
 int qfile_tree(size_t i, char path[QFILE_PATH_MAX], mode_t *mode, int *fifo);
+/* Creates one entry of the tree at path under dfd with exactly mode; an
+ * existing one is left alone. A new mess/ or env/ is marked, where the
+ * filesystem allows, as the top of a directory hierarchy (chattr +T), so
+ * ext4 spreads the NN under it over its block groups. 0 ok, -1 errno. */
+int qfile_mkentry(int dfd, const char *path, mode_t mode, int fifo);
 /* Creates dir and whatever part of the tree under it is missing, with the
  * modes above (whatever the umask). Existing entries are left as they are.
  * 0 ok; -1 with errno set, and the failing path in failed when not NULL. */

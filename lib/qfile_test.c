@@ -4,8 +4,11 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <linux/fs.h>
 
 #include "exitcode.h"
 #include "qfile.h"
@@ -558,6 +561,20 @@ static void test_tree(void)
 	CHECK(i == 3 + 2 * (1 + QFILE_SPLIT));
 	CHECK(qfile_tree(1, path, &mode, &fifo) && !strcmp(path, "tmp") &&
 	      mode == 0700);
+
+	/* where the filesystem has inode flags (ext4 does, tmpfs not),
+	 * mess/ and env/ are tops of hierarchies and tmp/ is not */
+	if (ioctl(qfd, FS_IOC_GETFLAGS, &fifo) == 0) {
+		static const char *const top[] = { "mess", "env", "tmp" };
+		int fd, fl;
+
+		for (i = 0; i < 3; i++) {
+			fd = openat(qfd, top[i], O_RDONLY | O_DIRECTORY);
+			CHECK(fd >= 0 && ioctl(fd, FS_IOC_GETFLAGS, &fl) == 0);
+			CHECK(!(fl & FS_TOPDIR_FL) == (i == 2));
+			close(fd);
+		}
+	}
 
 	/* scanning: every NN, names numeric or not, stop values */
 	CHECK(close(openat(qfd, "env/00/32", O_CREAT | O_WRONLY, 0600)) == 0);

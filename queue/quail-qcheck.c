@@ -119,15 +119,12 @@ static void root_open(struct check *c)
 static void entry_create(struct check *c, const char *path, mode_t mode,
                          int fifo)
 {
-	int r;
-
 	c->created++;
 	if (!c->fresh)
 		log_kv("info", "event", "create", "path", path, (char *)0);
 	if (c->dry)
 		return;
-	r = fifo ? mkfifoat(c->qfd, path, mode) : mkdirat(c->qfd, path, mode);
-	if (r < 0 || fchmodat(c->qfd, path, mode, 0) < 0)
+	if (qfile_mkentry(c->qfd, path, mode, fifo) < 0)
 		error(c, "create", path, errno);
 	else if (fchownat(c->qfd, path, c->uid, c->gid,
 	                  AT_SYMLINK_NOFOLLOW) < 0)

@@ -3,7 +3,7 @@
  * Reads the message on fd 0 to EOF, then the envelope on fd 1
  * ("Fsender\0Trcpt\0...\0" and a final "\0"; nothing after it is read).
  * Writes QUEUE/mess/NN/ID and QUEUE/env/NN/ID (layout in lib/qfile.h),
- * as unnamed files (O_TMPFILE in QUEUE/tmp) linked into place once
+ * as unnamed files (O_TMPFILE in mess/NN and env/NN) linked into place once
  * fsync'd, or, where the filesystem or a missing /proc rules that out,
  * as files named in QUEUE/tmp and renamed into place;
  * writes "ID\n" to the QUEUE/trigger FIFO, writes "K<ID>" on fd 6 when
@@ -164,13 +164,20 @@ static void tmp_name(struct job *j)
 /* An unnamed file in tmp/, or -1 with unnamed cleared when the
  * filesystem cannot make one or it could not be named later (linking
  * an unnamed file without privilege goes through /proc/self/fd). */
-static int tmp_open(mode_t mode)
+/* An unnamed file made in kind's subdirectory nn. ext4 takes the inode
+ * from the block group of the directory it is made in, and the NN of
+ * mess/ and env/ lie in different groups (qfile_mkentry), so spreading
+ * the files over them spreads the inodes too, where tmp/ would put every
+ * one in the same group. -1 when that cannot be done here. */
+static int tmp_open(enum qfile_kind kind, unsigned nn, mode_t mode)
 {
+	char dir[QFILE_PATH_MAX];
 	int fd;
 
 	if (!unnamed)
 		return -1;
-	fd = open("tmp", O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
+	qfile_subdir(dir, kind, nn % QFILE_SPLIT);
+	fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
 	if (fd < 0)
 		unnamed = 0;
 	return fd;
@@ -195,7 +202,7 @@ static void mess_create(struct job *j)
 	 * messages through the queue's group (quail-send gives it) */
 	unnamed = access("/proc/self/fd", X_OK) == 0;
 	tmp_name(j);            /* the birth time; the name if needed */
-	j->mfd = tmp_open(0640);
+	j->mfd = tmp_open(QFILE_MESS, (unsigned)getpid(), 0640);
 	for (tries = 0; j->mfd < 0; tries++) {
 		if (tries)
 			tmp_name(j);
@@ -273,9 +280,9 @@ static void env_write(struct job *j)
 	if (r)
 		fail(j, r, "bad_envelope", "envelope", 0);
 	if (unnamed) {
-		j->efd = open("tmp", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+		j->efd = tmp_open(QFILE_ENV, (unsigned)j->id, 0600);
 		if (j->efd < 0)
-			fail(j, code_for(errno, QQ_QUEUEDIR), "create", "tmp",
+			fail(j, code_for(errno, QQ_QUEUEDIR), "create", "env",
 			     errno);
 	} else {
 		j->efd = open(tmp_env, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
