@@ -42,11 +42,12 @@ FUZZFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -Ilib $(PGINC) $(PATHS) \
 	-D_DEFAULT_SOURCE -D_GNU_SOURCE
 
 # The small programs exec'd for every message, delivery or connection
-# (quail-queue, quail-local, quail-popup) are linked against musl when
-# musl-gcc is there: glibc's start-up asks the CPU for its features and
-# caches with some 90 CPUID instructions, each a trap to the hypervisor
-# on a virtual machine (0.4 ms of CPU per exec here, 0.06 ms for the
-# exec itself). Their objects go to musl/. Without musl-gcc (`make
+# (quail-smtpd, quail-queue, quail-local, quail-popup) are linked against
+# musl when musl-gcc is there: glibc's start-up asks the CPU for its
+# features and caches with some 90 CPUID instructions, each a trap to the
+# hypervisor on a virtual machine (0.4 ms of CPU per exec here, 0.06 ms for the
+# exec itself). Their objects go to musl/, compiled with QUAIL_NO_LIBPQ
+# (a static program cannot dlopen libpq). Without musl-gcc (`make
 # MUSLCC=`) they are linked statically against glibc. quail-pop3d and
 # quail-imapd stay on glibc: on a 100,000-message folder musl's qsort
 # and malloc cost more than the start-up saves.
@@ -56,16 +57,17 @@ HOTCC = $(if $(MUSLCC),$(MUSLCC),$(CC))
 HOTLIB = $(HOT)lib/libquail.a
 HOTLIBSRC = lib/str.c lib/fmt.c lib/io.c lib/log.c lib/control.c lib/date.c \
 	lib/addr.c lib/uniq.c lib/qfile.c lib/maildir.c lib/hdr.c lib/qq.c \
-	lib/base64.c
+	lib/base64.c lib/cdbf.c lib/userdb.c lib/userdb_pg.c
 
 LIBSRC = lib/str.c lib/fmt.c lib/io.c lib/log.c lib/control.c lib/date.c \
 	lib/addr.c lib/uniq.c lib/cdbf.c lib/qfile.c lib/maildir.c lib/hdr.c lib/qq.c \
 	lib/userdb.c lib/userdb_pg.c lib/pwcheck.c lib/base64.c
 LIBOBJ = $(LIBSRC:.c=.o)
 
-PROGS = smtpd/quail-smtpd queue/quail-queue queue/quail-qstat \
+PROGS = smtpd/quail-smtpd smtpd/quail-smtpd-pgsql queue/quail-queue queue/quail-qstat \
 	queue/quail-qread queue/quail-qcheck queue/quail-inject queue/sendmail \
 	queue/quail-send deliver/quail-local deliver/quail-lspawn \
+	deliver/quail-lspawn-pgsql \
 	deliver/quail-rspawn auth/quail-users auth/quail-checkpassword \
 	popd/quail-popup popd/quail-pop3d tls/quail-tlsd deliver/quail-remote \
 	imapd/quail-imapd
@@ -96,12 +98,19 @@ lib/libquail.a: $(LIBOBJ)
 
 musl/%.o: %.c
 	@mkdir -p $(@D)
-	$(MUSLCC) $(ALLCFLAGS) -MMD -MP -c -o $@ $<
+	$(MUSLCC) $(ALLCFLAGS) -DQUAIL_NO_LIBPQ -MMD -MP -c -o $@ $<
 musl/lib/libquail.a: $(HOTLIBSRC:%.c=musl/%.o)
 	rm -f $@
 	ar rcs $@ $^
 
-smtpd/quail-smtpd: $(SMTPDOBJ) lib/libquail.a
+# quail-smtpd runs once per connection, and quail-lspawn forks once per
+# delivery (a static musl process has a fraction of the mappings to copy):
+# with musl they are static and hand over to their -pgsql builds (dynamic,
+# for the dlopen of libpq) only where the userdb is PostgreSQL
+# (userdb_handover in lib/userdb.h). Without musl each is its -pgsql build.
+smtpd/quail-smtpd: $(if $(MUSLCC),$(SMTPDOBJ:%=musl/%) musl/lib/libquail.a,smtpd/quail-smtpd-pgsql)
+	$(if $(MUSLCC),$(MUSLCC) $(LDFLAGS) $(STATIC) -o $@ $^,cp $< $@)
+smtpd/quail-smtpd-pgsql: $(SMTPDOBJ) lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ $(SMTPDOBJ) lib/libquail.a $(PROGLIBS)
 queue/quail-queue: $(HOT)queue/quail-queue.o $(HOTLIB)
 	$(HOTCC) $(LDFLAGS) $(STATIC) -o $@ $^
@@ -118,7 +127,9 @@ queue/quail-inject: queue/quail-inject.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ queue/quail-inject.o lib/libquail.a $(PROGLIBS)
 queue/sendmail: queue/sendmail.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ queue/sendmail.o lib/libquail.a $(PROGLIBS)
-deliver/quail-lspawn: deliver/quail-lspawn.o deliver/spawn.o lib/libquail.a
+deliver/quail-lspawn: $(if $(MUSLCC),musl/deliver/quail-lspawn.o musl/deliver/spawn.o musl/lib/libquail.a,deliver/quail-lspawn-pgsql)
+	$(if $(MUSLCC),$(MUSLCC) $(LDFLAGS) $(STATIC) -o $@ $^,cp $< $@)
+deliver/quail-lspawn-pgsql: deliver/quail-lspawn.o deliver/spawn.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ deliver/quail-lspawn.o deliver/spawn.o \
 		lib/libquail.a $(PROGLIBS)
 deliver/quail-rspawn: deliver/quail-rspawn.o deliver/spawn.o lib/libquail.a

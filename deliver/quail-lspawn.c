@@ -19,6 +19,8 @@
  * QUAIL_USERDB (userdb.h), QUAIL_LOCAL_TIMEOUT (else control file
  * timeoutlocaldelivery, default 86400 s; 0 none). The rest of the
  * environment, QUAILQUEUE and QUAIL_QUEUE among it, passes to quail-local.
+ * Built against musl it cannot load libpq: where the userdb is PostgreSQL
+ * it execs quail-lspawn-pgsql at start (userdb_handover in userdb.h).
  * Exit: 0 after EOF on fd 0 and every delivery answered; 111 on a
  * malformed request (after answering the deliveries under way) or setup
  * failure; 100 bad usage. */
@@ -214,10 +216,12 @@ int main(int argc, char **argv)
 	struct spawner sp = { 1, SPAWN_TEXT_MAX, SPAWN_TIMEOUT_LOCAL, 0,
 	                      lspawn_child, lspawn_finish };
 
-	(void)argv;
 	local_prog = spawn_init(&sp, "quail-lspawn", argc, "QUAIL_LOCAL_TIMEOUT",
 	                        "timeoutlocaldelivery", "QUAILLOCAL",
 	                        BINDIR "/quail-local");
+	if (userdb_handover("quail-lspawn", argv) < 0)
+		die_kv(EXIT_TEMP, "event", "exec", "prog", "quail-lspawn-pgsql",
+		       "error", strerror(errno), (char *)0);
 	as_root = geteuid() == 0;
 	return spawn_run(&sp);
 }

@@ -357,6 +357,41 @@ static void test_cdbf_errors(void)
 	str_free(&v);
 }
 
+/* Many keys, so tables have long probe runs and wrap around: every key
+ * tinycdb wrote is found with its own value, and near misses are not. */
+static void test_cdbf_many(void)
+{
+	char k[32], val[32], tmp[300];
+	struct cdb_make m;
+	struct cdbf c;
+	const char *v;
+	size_t vn;
+	int i, fd, ok = 1;
+
+	snprintf(tmp, sizeof tmp, "%s.tmp", path("users.cdb"));
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0 && cdb_make_start(&m, fd) == 0);
+	for (i = 0; i < 20000; i++) {
+		snprintf(k, sizeof k, "user%d@example.org", i);
+		snprintf(val, sizeof val, "%d", i * 7);
+		ok &= cdb_make_add(&m, k, (unsigned)strlen(k), val,
+		                   (unsigned)strlen(val)) == 0;
+	}
+	CHECK(ok && cdb_make_finish(&m) == 0 && close(fd) == 0);
+	CHECK(rename(tmp, path("users.cdb")) == 0);
+	CHECK(cdbf_open(&c, path("users.cdb")) == 0);
+	for (i = 0; i < 20000; i++) {
+		snprintf(k, sizeof k, "user%d@example.org", i);
+		snprintf(val, sizeof val, "%d", i * 7);
+		CHECK(cdbf_get(&c, k, strlen(k), &v, &vn) == 1 &&
+		      vn == strlen(val) && !memcmp(v, val, vn));
+		snprintf(k, sizeof k, "user%d@example.orgx", i);
+		CHECK(cdbf_get(&c, k, strlen(k), &v, &vn) == 0);
+	}
+	cdbf_close(&c);
+	CHECK(unlink(path("users.cdb")) == 0);
+}
+
 /* A rebuilt file renamed over the old one is seen by the next lookup. */
 static void test_cdbf_rebuild(void)
 {
@@ -426,6 +461,7 @@ int main(void)
 	RUN(test_cdbf_found);
 	RUN(test_cdbf_notfound);
 	RUN(test_cdbf_errors);
+	RUN(test_cdbf_many);
 	RUN(test_cdbf_rebuild);
 	RUN(test_cdbf_fds);
 	cleanup();

@@ -2,6 +2,7 @@
  * backend; the PostgreSQL backend is userdb_pg.c. Both are described in
  * userdb.h. */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -37,6 +38,35 @@ static const struct userdb_backend *backend(void)
 	if (!chosen)
 		errno = EINVAL;
 	return chosen;
+}
+
+int userdb_handover(const char *name, char **argv)
+{
+#ifdef QUAIL_NO_LIBPQ
+	static const char suffix[] = "-pgsql", bin[] = BINDIR "/";
+	char p[PATH_MAX];
+	size_t k = strlen(name);
+	ssize_t n;
+
+	if (backend() != &userdb_pgsql)
+		return 0;
+	n = readlink("/proc/self/exe", p, sizeof p - sizeof suffix);
+	if (n > 0) {
+		memcpy(p + n, suffix, sizeof suffix);
+		execv(p, argv);
+	}
+	if (k < sizeof p - sizeof bin - sizeof suffix) {
+		memcpy(p, bin, sizeof bin - 1);
+		memcpy(p + sizeof bin - 1, name, k);
+		memcpy(p + sizeof bin - 1 + k, suffix, sizeof suffix);
+		execv(p, argv);
+	}
+	return -1;
+#else
+	(void)name;
+	(void)argv;
+	return 0;
+#endif
 }
 
 const char *userdb_path(void)
@@ -255,7 +285,7 @@ int userdb_forwards(const struct userdb_user *u, struct str *out)
 
 /* One open file for the keys of one lookup, so all of them see the same
  * file even when it is replaced meanwhile. */
-static struct cdb db;
+static struct cdbf db;
 
 static int file_begin(void)
 {

@@ -146,6 +146,15 @@ int userdb_domain(const char *domain, size_t len);
 /* The cdb file in use, or "pgsql", for log lines. */
 const char *userdb_path(void);
 
+/* A program built with QUAIL_NO_LIBPQ (static, against musl: see the
+ * Makefile) cannot load libpq. When the userdb is PostgreSQL it calls
+ * this first thing: it execs NAME-pgsql, the same program built to load
+ * libpq, from its own directory (else BINDIR) with argv and the same
+ * environment. Returns 0 when the userdb is not PostgreSQL (and always
+ * in a build that can load libpq), -1 with errno set when no exec
+ * worked. */
+int userdb_handover(const char *name, char **argv);
+
 /* Parses one value as described above into u (not the match fields): 1 ok,
  * 0 malformed, -1 no memory. For the userdb builders and tests. */
 int userdb_parse(const char *v, size_t n, struct userdb_user *u);

@@ -14,6 +14,9 @@
  * on fd 6, and exports QUAIL_SID to it. With a checkpassword program it
  * offers AUTH (smtpd/auth.c runs the program for each attempt).
  *
+ * Built against musl it cannot load libpq: where the userdb is PostgreSQL
+ * it execs quail-smtpd-pgsql at start (userdb_handover in userdb.h).
+ *
  * Exit: 0 after QUIT or EOF; 100 after too many errors; 111 on a timeout,
  * an I/O error or a temporary failure (no memory, unreadable control).
  */
@@ -767,6 +770,8 @@ int main(int argc, char **argv)
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = SIG_IGN;        /* a gone client or child is EPIPE */
 	sigaction(SIGPIPE, &sa, 0);
+	if (userdb_handover("quail-smtpd", argv) < 0)
+		config_fail("quail-smtpd-pgsql");
 	config_load(argc, argv);
 	session_init(&s);
 	if (setenv("QUAIL_SID", s.sid, 1) < 0)
