@@ -69,6 +69,7 @@ PROGS = smtpd/quail-smtpd smtpd/quail-smtpd-pgsql queue/quail-queue queue/quail-
 	queue/quail-send deliver/quail-local deliver/quail-lspawn \
 	deliver/quail-lspawn-pgsql \
 	deliver/quail-rspawn auth/quail-users auth/quail-checkpassword \
+	auth/quail-checkpassword-pgsql \
 	popd/quail-popup popd/quail-pop3d tls/quail-tlsd deliver/quail-remote \
 	imapd/quail-imapd
 SMTPDOBJ = smtpd/quail-smtpd.o smtpd/message.o smtpd/starttls.o smtpd/cmd.o \
@@ -102,6 +103,15 @@ musl/%.o: %.c
 musl/lib/libquail.a: $(HOTLIBSRC:%.c=musl/%.o)
 	rm -f $@
 	ar rcs $@ $^
+# Debian's libxcrypt has a static archive built against glibc. Linked
+# into a musl program it needs <crypt.h> (found after musl's own headers,
+# with lib/musl/sys/cdefs.h for the three glibc macros it uses) and three
+# glibc functions musl lacks (lib/musl/xcrypt.c).
+XCRYPT = /usr/lib/x86_64-linux-gnu/libcrypt.a
+musl/lib/pwcheck.o: lib/pwcheck.c
+	@mkdir -p $(@D)
+	$(MUSLCC) $(ALLCFLAGS) -DQUAIL_NO_LIBPQ -Ilib/musl -idirafter /usr/include \
+		-MMD -MP -c -o $@ $<
 
 # quail-smtpd runs once per connection, and quail-lspawn forks once per
 # delivery (a static musl process has a fraction of the mappings to copy):
@@ -137,7 +147,12 @@ deliver/quail-rspawn: deliver/quail-rspawn.o deliver/spawn.o lib/libquail.a
 		lib/libquail.a $(PROGLIBS)
 auth/quail-users: auth/quail-users.o auth/usersfile.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ auth/quail-users.o auth/usersfile.o lib/libquail.a $(PROGLIBS)
-auth/quail-checkpassword: auth/quail-checkpassword.o lib/libquail.a
+# quail-checkpassword runs once per login: on musl, as quail-smtpd above.
+CKPWMUSL = musl/auth/quail-checkpassword.o musl/lib/pwcheck.o \
+	musl/lib/musl/xcrypt.o musl/lib/libquail.a
+auth/quail-checkpassword: $(if $(MUSLCC),$(CKPWMUSL),auth/quail-checkpassword-pgsql)
+	$(if $(MUSLCC),$(MUSLCC) $(LDFLAGS) $(STATIC) -o $@ $^ $(XCRYPT),cp $< $@)
+auth/quail-checkpassword-pgsql: auth/quail-checkpassword.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ auth/quail-checkpassword.o lib/libquail.a $(PROGLIBS)
 # OpenSSL is linked into these two programs and no others.
 TLSOBJ = tls/quail-tlsd.o tls/tlsctx.o tls/relay.o tls/ctl.o

@@ -295,6 +295,10 @@ int main(int argc, char **argv)
 	log_init("quail-checkpassword");
 	if (argc < 2)
 		misuse("no program to run");
+	if (userdb_handover("quail-checkpassword", argv) < 0)
+		die_kv(EXIT_TEMP, "event", "exec", "prog",
+		       "quail-checkpassword-pgsql", "error", strerror(errno),
+		       (char *)0);
 	delay_load();
 	l.service = getenv("QUAIL_SERVICE");
 	l.ip = getenv("TCPREMOTEIP");
