@@ -270,6 +270,7 @@ def check_backend(fx, w, server):
 	c.cmd("RCPT TO:<x@%s>" % FAR, 553, "5.7.1")
 	c.cmd("QUIT", 221)
 	c.close()
+	server.wait_all_ended()   # what a session logs after its 221 counts too
 	check_no_secret(fx)
 	server.check_clean()
 
@@ -318,6 +319,7 @@ def test_auth_pg(fx):
 	c.cmd("RSET", 250)
 	auth_plain(c, ALICE, PASSWORD, 235, "2.7.0")
 	c.cmd("QUIT", 221)
+	server.wait_all_ended()
 	check_no_secret(fx)
 
 
@@ -422,6 +424,7 @@ def test_auth_submission(fx):
 	).returncode, None
 	check(rc == 23, "swaks without AUTH on submission: exit %d, wanted 23"
 	      % rc)
+	s.wait_all_ended()
 	check_no_secret(fx)
 	s.check_clean()
 

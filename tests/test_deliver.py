@@ -277,6 +277,7 @@ def test_e2e_smtp_to_maildir(fx):
 	bad = [e["line"] for e in w.events("delivery") if e.get("result") != "ok"]
 	check(not bad, "%d deliveries not ok, first: %s" % (len(bad), bad[:1]))
 	w.stop_send()
+	server.wait_all_ended()
 	server.check_clean()
 	w.check_log_clean()
 	print("  e2e: %d messages, %d deliveries to %d users; smtp %.1fs, "
@@ -342,6 +343,7 @@ def test_crash_send_restart(fx):
 	check(dups <= limit, "%d duplicates after %d kills, more than %d" %
 	      (dups, kills, limit))
 	w.stop_send()
+	server.wait_all_ended()
 	server.check_clean()
 
 

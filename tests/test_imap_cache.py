@@ -45,7 +45,11 @@ def responses(w, cmd):
 	ti.until_tagged(f, b"S")
 	s.sendall(b"F " + cmd.encode() + b"\r\n")
 	out = ti.until_tagged(f, b"F")
+	f.close()               # the socket stays open while f holds it
 	s.close()
+	# the session ends at EOF, after the reply, and may write quail-cache
+	# then: what the caller finds on disk must include that
+	w.server.wait_all_ended()
 	check(out[-1].startswith(b"F OK"), "%s: %r" % (cmd, out[-1]))
 	return b"".join(out[:-1])
 

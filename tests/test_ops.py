@@ -50,7 +50,7 @@ SETUP = os.path.join(ROOT, "rc", "quail-setup")
 DEMO = os.path.join(ROOT, "rc", "demo")
 UP_TIMEOUT = 30           # s for a supervised service to answer
 DELIVER_TIMEOUT = 30      # s for a message to reach its Maildir
-STOP_TIMEOUT = 30         # s for make run to stop after SIGINT
+STOP_TIMEOUT = 60         # s for make run to stop after SIGINT (sv -w 15, then waits; more under load)
 PASSWORD = "ops test pw"
 DOMAIN = "ops.quail.test"
 # the services of the ports quail-setup --ports takes, in its order
@@ -215,6 +215,19 @@ class Root:
 			time.sleep(0.1)
 		raise harness.TestFailure("%s never reached %s; logs:\n%s" %
 		                          (marker, user, self.log_tail()))
+
+	def log_holds(self, svc, text=b"", timeout=UP_TIMEOUT):
+		"""Whether the service's log/current is not empty and holds text,
+		waiting for it: a line reaches current through the log service
+		some time after the program wrote it (after the reply the client
+		saw), and quail-send logs a delivery only after quail-local has
+		put the file in the Maildir that wait_mail looks at."""
+		path = os.path.join(self.logs, svc, "current")
+
+		def holds():
+			data = _read(path)
+			return len(data) > 0 and text in data
+		return harness.wait_for(holds, timeout)
 
 	def log_tail(self):
 		out = []
@@ -468,10 +481,10 @@ def ops_world(fx, super):
 	r.wait_mail(user1, "via-mx")
 	for svc in ("smtpd", "send"):
 		current = os.path.join(r.logs, svc, "current")
-		check(os.path.getsize(current) > 0, "no log in %s" % current)
-	check(b"event=accepted" in _read(os.path.join(r.logs, "smtpd", "current")),
+		check(r.log_holds(svc), "no log in %s" % current)
+	check(r.log_holds("smtpd", b"event=accepted"),
 	      "smtpd log has no event=accepted")
-	check(b"event=delivery" in _read(os.path.join(r.logs, "send", "current")),
+	check(r.log_holds("send", b"event=delivery"),
 	      "send log has no event=delivery")
 
 	# kill each service mid-traffic
@@ -515,21 +528,19 @@ def ops_world(fx, super):
 	# submission (and smtps) last: they need AUTH, and with quail-tlsd TLS
 	submit(r.etc, r.ports, user2, "via-submission", (user1, PASSWORD))
 	r.wait_mail(user2, "via-submission")
-	check(os.path.getsize(os.path.join(r.logs, "submission", "current")),
-	      "no submission log")
+	check(r.log_holds("submission"), "no submission log")
 	# POP3, after the kills: both ports came back
 	pop_read(r.etc, r.ports[3:5], user1, PASSWORD, "via-mx",
 	         os.path.join(r.vmail, user1, "Maildir"))
 	if os.path.isdir(os.path.join(r.services, "pop3")):
-		check(b"event=login" in _read(os.path.join(r.logs, "pop3", "current")),
+		check(r.log_holds("pop3", b"event=login"),
 		      "pop3 log has no event=login")
 	# IMAP, after the kills too
 	imap_read(r.etc, r.ports[5:7], user1, PASSWORD, "via-mx",
 	          os.path.join(r.vmail, user1, "Maildir"))
 	for svc in ("imap", "imaps"):
 		if os.path.isdir(os.path.join(r.services, svc)):
-			check(b"event=session" in _read(os.path.join(r.logs, svc,
-			                                             "current")),
+			check(r.log_holds(svc, b"event=session"),
 			      "%s log has no event=session" % svc)
 	r.stop()
 	check(not procs_under(r.dir), "processes left: %s" % procs_under(r.dir))

@@ -335,6 +335,7 @@ def test_bad_paths(fx):
 	check(p.stat()[0] == 2, "STAT after RSET")
 	p.quit()
 	check(len(os.listdir(box.sub("cur"))) == 2, "RSET kept both")
+	s.wait_all_ended()      # an exit after +OK counts too
 	s.check_clean()
 
 
@@ -581,6 +582,7 @@ def test_two_sessions(fx):
 	check(b.quit().startswith(b"+OK"), "second QUIT")
 	left = sorted(n.split(":")[0] for n in os.listdir(box.sub("cur")))
 	check(left == sorted(n for n, d in msgs[5:]), "left %r" % left)
+	s.wait_all_ended()
 	s.check_clean()
 
 
@@ -603,6 +605,7 @@ def test_vanished_file(fx):
 	p.dele(2)
 	check(p.quit().startswith(b"+OK"), "QUIT")
 	check(os.listdir(cur) == [names[msgs[2][0]]], "left %r" % os.listdir(cur))
+	s.wait_all_ended()
 	s.check_clean()
 
 

@@ -305,6 +305,7 @@ def test_smtp_tls_not_offered(fx):
 		check(s.exits() == [0], "exits %r" % s.exits())
 		check(not s.lines("tls") and not s.lines("handshake"),
 		      "quail-tlsd stepped in: %s" % s.log())
+	plain.wait_all_ended()
 	plain.check_clean()
 
 
