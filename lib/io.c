@@ -1,11 +1,13 @@
 /* Buffered, timed I/O on file descriptors. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "fmt.h"
 #include "io.h"
 
 long long io_now_ms(void)
@@ -200,4 +202,20 @@ int io_writeall(int fd, const char *p, size_t n)
 
 	wr_init(&w, fd, 0, 0, -1);
 	return wr_raw(&w, p, n);
+}
+
+int io_tmpfile(int dfd, const char *dir, mode_t mode)
+{
+	if (access("/proc/self/fd", X_OK) < 0)
+		return -1;
+	return openat(dfd, dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
+}
+
+int io_tmplink(int fd, int dfd, const char *path)
+{
+	char proc[sizeof "/proc/self/fd/" + FMT_ULONG];
+
+	memcpy(proc, "/proc/self/fd/", 14);
+	fmt_u(proc + 14, (unsigned long long)fd);
+	return linkat(AT_FDCWD, proc, dfd, path, AT_SYMLINK_FOLLOW);
 }

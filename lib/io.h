@@ -51,4 +51,14 @@ int io_writeall(int fd, const char *p, size_t n);
 int io_wait(int fd, short events, int timeout_ms, long long deadline);
 long long io_now_ms(void);
 
+/* Unnamed files (O_TMPFILE): a crash leaves nothing behind, and the file
+ * has a name only once it is complete. io_tmpfile makes one for writing
+ * in directory dir (relative to dfd), its inode taken near that
+ * directory's; -1 with errno set where the filesystem, or a missing
+ * /proc (which io_tmplink needs), rules that out: the caller then makes
+ * a named file. io_tmplink gives fd the name path (relative to dfd),
+ * never over an existing one (EEXIST): 0, or -1 with errno set. */
+int io_tmpfile(int dfd, const char *dir, mode_t mode);
+int io_tmplink(int fd, int dfd, const char *path);
+
 #endif

@@ -145,15 +145,13 @@ static int fsync_dir(int dfd, const char *sub)
 	return close(fd);
 }
 
-/* Writes, fsyncs and closes (checking it: NFS reports errors there). */
+/* Writes and fsyncs; the caller closes. */
 static int tmp_fill(int fd, const char *hdr, size_t hdrlen, int in,
                     struct counts *c)
 {
-	if (copy_counting(fd, hdr, hdrlen, in, c) == -1 || fsync(fd) == -1) {
-		close_keep_errno(fd);
+	if (copy_counting(fd, hdr, hdrlen, in, c) == -1)
 		return -1;
-	}
-	return close(fd);
+	return fsync(fd);
 }
 
 static int name_sized(struct str *name, const struct str *u,
@@ -174,6 +172,41 @@ static int name_sized(struct str *name, const struct str *u,
 	return 0;
 }
 
+/* Names the finished file new/<name>: by a hard link from tmp/ (tmp
+ * set), or from the unnamed fd with a fresh unique part for each try, as
+ * tmp_create does for a named one. */
+static int link_new(int dfd, int fd, const struct str *tmp, struct str *u,
+                    struct str *name, const struct counts *c,
+                    struct str *fin)
+{
+	int i;
+
+	for (i = 0; i < MAILDIR_CREATE_TRIES; i++) {
+		if (!tmp->len) {
+			u->len = 0;
+			if (!uniq_name(u)) {
+				errno = ENOMEM;
+				return -1;
+			}
+		}
+		if (name_sized(name, u, c) == -1 ||
+		    path2(fin, "new/", "") == -1 ||
+		    !str_catb(fin, name->s, name->len) || !str_0(fin))
+			return -1;
+		if (tmp->len)
+			return linkat(dfd, tmp->s, dfd, fin->s, 0);
+		if (io_tmplink(fd, dfd, fin->s) == 0)
+			return 0;
+		if (errno != EEXIST)
+			return -1;
+	}
+	return -1;
+}
+
+/* Writes the message into the Maildir: an unnamed file (io_tmpfile) in
+ * tmp/, where the filesystem allows, so a crash leaves nothing there;
+ * else tmp/<unique>. Either way it is written and fsync'd before it has
+ * a name in new/, and new/ is fsync'd before success. */
 static int deliver_at(int dfd, const char *hdr, size_t hdrlen, int in,
                       struct str *name, unsigned long long *size)
 {
@@ -181,31 +214,36 @@ static int deliver_at(int dfd, const char *hdr, size_t hdrlen, int in,
 	struct counts c = { 0, 0 };
 	int fd, linked = 0, r = -1;
 
-	fd = tmp_create(dfd, &tmp, &u);
+	fd = io_tmpfile(dfd, "tmp", MAILDIR_FILE_MODE);
+	if (fd == -1)
+		fd = tmp_create(dfd, &tmp, &u);
 	if (fd == -1)
 		goto out;
 	if (tmp_fill(fd, hdr, hdrlen, in, &c) == -1 ||
-	    name_sized(name, &u, &c) == -1 ||
-	    path2(&fin, "new/", "") == -1 ||
-	    !str_catb(&fin, name->s, name->len) || !str_0(&fin))
-		goto unlink;
-	if (linkat(dfd, tmp.s, dfd, fin.s, 0) == -1)
+	    link_new(dfd, fd, &tmp, &u, name, &c, &fin) == -1)
 		goto unlink;
 	linked = 1;
+	r = close(fd);          /* checked: NFS reports errors there */
+	fd = -1;
 	/* the message is in new/ only once new/ itself is on disk */
-	if (fsync_dir(dfd, "new") == -1)
+	if (r == -1 || fsync_dir(dfd, "new") == -1) {
+		r = -1;
 		goto unlink;
-	unlinkat(dfd, tmp.s, 0);
+	}
+	if (tmp.len)
+		unlinkat(dfd, tmp.s, 0);
 	*size = c.bytes;
-	r = 0;
 	goto out;
 unlink:
 	{
 		int e = errno;
 
+		if (fd != -1)
+			close(fd);
 		if (linked)
 			unlinkat(dfd, fin.s, 0);
-		unlinkat(dfd, tmp.s, 0);
+		if (tmp.len)
+			unlinkat(dfd, tmp.s, 0);
 		errno = e ? e : EIO;
 	}
 out:

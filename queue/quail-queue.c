@@ -161,36 +161,17 @@ static void tmp_name(struct job *j)
 	memcpy(tmp_env + n, ".env", 5);
 }
 
-/* An unnamed file in tmp/, or -1 with unnamed cleared when the
- * filesystem cannot make one or it could not be named later (linking
- * an unnamed file without privilege goes through /proc/self/fd). */
-/* An unnamed file made in kind's subdirectory nn. ext4 takes the inode
- * from the block group of the directory it is made in, and the NN of
- * mess/ and env/ lie in different groups (qfile_mkentry), so spreading
- * the files over them spreads the inodes too, where tmp/ would put every
- * one in the same group. -1 when that cannot be done here. */
+/* An unnamed file made in kind's subdirectory nn (io_tmpfile), or -1.
+ * ext4 takes the inode from the block group of the directory it is made
+ * in, and the NN of mess/ and env/ lie in different groups
+ * (qfile_mkentry), so spreading the files over them spreads the inodes
+ * too, where tmp/ would put every one in the same group. */
 static int tmp_open(enum qfile_kind kind, unsigned nn, mode_t mode)
 {
 	char dir[QFILE_PATH_MAX];
-	int fd;
 
-	if (!unnamed)
-		return -1;
 	qfile_subdir(dir, kind, nn % QFILE_SPLIT);
-	fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
-	if (fd < 0)
-		unnamed = 0;
-	return fd;
-}
-
-/* Names the unnamed file fd as path; never replaces an existing name. */
-static int tmp_link(int fd, const char *path)
-{
-	char proc[sizeof "/proc/self/fd/" + FMT_ULONG];
-
-	memcpy(proc, "/proc/self/fd/", 14);
-	fmt_u(proc + 14, (unsigned long long)fd);
-	return linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW);
+	return io_tmpfile(AT_FDCWD, dir, mode);
 }
 
 static void mess_create(struct job *j)
@@ -200,9 +181,9 @@ static void mess_create(struct job *j)
 
 	/* group-readable: quail-rspawn, under its own user, reads
 	 * messages through the queue's group (quail-send gives it) */
-	unnamed = access("/proc/self/fd", X_OK) == 0;
 	tmp_name(j);            /* the birth time; the name if needed */
 	j->mfd = tmp_open(QFILE_MESS, (unsigned)getpid(), 0640);
+	unnamed = j->mfd >= 0;
 	for (tries = 0; j->mfd < 0; tries++) {
 		if (tries)
 			tmp_name(j);
@@ -332,7 +313,7 @@ static void dir_sync(struct job *j, enum qfile_kind kind)
 static int mess_rename(struct job *j)
 {
 	if (unnamed)
-		return tmp_link(j->mfd, j->mess);
+		return io_tmplink(j->mfd, AT_FDCWD, j->mess);
 	/* the system call: not every C library wraps renameat2 */
 	if (syscall(SYS_renameat2, AT_FDCWD, tmp_mess, AT_FDCWD, j->mess,
 	            RENAME_NOREPLACE) == 0)
@@ -351,11 +332,11 @@ static int env_rename(struct job *j)
 {
 	if (!unnamed)
 		return rename(tmp_env, j->envp);
-	if (tmp_link(j->efd, j->envp) == 0)
+	if (io_tmplink(j->efd, AT_FDCWD, j->envp) == 0)
 		return 0;
 	if (errno != EEXIST || unlink(j->envp) < 0)
 		return -1;
-	return tmp_link(j->efd, j->envp);
+	return io_tmplink(j->efd, AT_FDCWD, j->envp);
 }
 
 /* Both files durable, then both names; the envelope's name last, as it

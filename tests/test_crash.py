@@ -239,6 +239,23 @@ def queue_one(fx, argv, body, rcpt):
 	return new.pop()
 
 
+def test_maildir_without_proc(fx):
+	"""Maildir deliveries make unnamed files and link them into new/;
+	without /proc they fall back to tmp/<unique> and a link. The unit
+	tests check both: here they run again in a mount namespace without
+	/proc (test_deliver_in_flight then expects the named file)."""
+	harness.need_root()
+	prog = os.path.join(harness.ROOT, "lib", "maildir_test")
+	r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh",
+	                    "-c", 'umount -l /proc && exec "$0"', prog],
+	                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+	                   timeout=120)
+	out = r.stdout.decode("latin-1")
+	check(r.returncode == 0 and "FAIL" not in out and
+	      "PASS test_deliver_in_flight" in out,
+	      "maildir_test without /proc: exit %d\n%s" % (r.returncode, out))
+
+
 def test_queue_files_both_ways(fx):
 	"""quail-queue makes its files unnamed (O_TMPFILE) and links them in;
 	without /proc (a chroot, a mount namespace) it cannot name such a
