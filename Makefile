@@ -107,7 +107,7 @@ musl/lib/libquail.a: $(HOTLIBSRC:%.c=musl/%.o)
 # into a musl program it needs <crypt.h> (found after musl's own headers,
 # with lib/musl/sys/cdefs.h for the three glibc macros it uses) and three
 # glibc functions musl lacks (lib/musl/xcrypt.c).
-XCRYPT = /usr/lib/x86_64-linux-gnu/libcrypt.a
+XCRYPT = $(shell $(CC) -print-file-name=libcrypt.a)
 musl/lib/pwcheck.o: lib/pwcheck.c
 	@mkdir -p $(@D)
 	$(MUSLCC) $(ALLCFLAGS) -DQUAIL_NO_LIBPQ -Ilib/musl -idirafter /usr/include \
