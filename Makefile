@@ -86,7 +86,7 @@ TESTS = lib/str_test lib/fmt_test lib/io_test lib/control_test \
 	imapd/decode_test imapd/cache_test
 FUZZERS = fuzz/fuzz_addr fuzz/fuzz_cmd fuzz/fuzz_data fuzz/fuzz_hdr \
 	fuzz/fuzz_dotqmail fuzz/fuzz_auth fuzz/fuzz_pop fuzz/fuzz_ctl \
-	fuzz/fuzz_reply fuzz/fuzz_imap fuzz/fuzz_cache
+	fuzz/fuzz_reply fuzz/fuzz_imap fuzz/fuzz_cache fuzz/fuzz_cdbf
 
 all: $(PROGS) $(TESTS)
 
@@ -229,6 +229,9 @@ santests: $(SANTESTS)
 fuzz/fuzz_addr: lib/fuzz_addr.c $(LIBSRC)
 	@mkdir -p fuzz
 	$(FUZZCC) $(FUZZFLAGS) -o $@ lib/fuzz_addr.c $(LIBSRC) $(LIBS)
+fuzz/fuzz_cdbf: lib/fuzz_cdbf.c $(LIBSRC)
+	@mkdir -p fuzz
+	$(FUZZCC) $(FUZZFLAGS) -o $@ lib/fuzz_cdbf.c $(LIBSRC) $(LIBS)
 fuzz/fuzz_cmd: smtpd/fuzz_cmd.c smtpd/cmd.c $(LIBSRC)
 	@mkdir -p fuzz
 	$(FUZZCC) $(FUZZFLAGS) -o $@ smtpd/fuzz_cmd.c smtpd/cmd.c $(LIBSRC) $(LIBS)

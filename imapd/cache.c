@@ -65,25 +65,15 @@ static uint32_t sum(const unsigned char *p, size_t n)
 	return (uint32_t)h;
 }
 
+/* All n bytes at off, or -1 (EIO: the file is shorter than its index
+ * says). */
 static int pread_all(int fd, void *buf, size_t n, size_t off)
 {
-	char *p = buf;
+	ssize_t k = io_preadall(fd, buf, n, (off_t)off);
 
-	while (n) {
-		ssize_t k = pread(fd, p, n, (off_t)off);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			if (k == 0)
-				errno = EIO;    /* shorter than its index says */
-			return -1;
-		}
-		p += k;
-		n -= (size_t)k;
-		off += (size_t)k;
-	}
-	return 0;
+	if (k >= 0 && (size_t)k != n)
+		errno = EIO;
+	return k >= 0 && (size_t)k == n ? 0 : -1;
 }
 
 /* -- entries ----------------------------------------------------------- */

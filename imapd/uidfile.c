@@ -557,23 +557,15 @@ static int fs_remote(int fd)
 
 static int file_slurp(struct uidfile *u, int fd, size_t n)
 {
-	size_t got = 0;
-	ssize_t k;
+	ssize_t got;
 
 	u->buf = malloc(n);
 	if (!u->buf)
 		return -1;
-	while (got < n) {
-		k = read(fd, u->buf + got, n - got);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -1;
-		if (k == 0)
-			break;
-		got += (size_t)k;
-	}
-	u->maplen = got;
+	got = io_preadall(fd, u->buf, n, 0);
+	if (got < 0)
+		return -1;
+	u->maplen = (size_t)got;
 	return 0;
 }
 

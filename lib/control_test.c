@@ -345,6 +345,18 @@ static void test_cdbf_errors(void)
 	CHECK(put("junk.cdb", junk, sizeof junk));
 	errno = 0;
 	CHECK(cdbf_lookup(path("junk.cdb"), "a", 1, &v) == -1 && errno != 0);
+	/* tables in bounds, a record claiming more than the file holds */
+	CHECK(make_cdb("rec.cdb", 5));
+	{
+		int fd = open(path("rec.cdb"), O_WRONLY);
+
+		CHECK(fd >= 0 && pwrite(fd, "\xff\xff\xff\x7f", 4, 2048) == 4);
+		close(fd);
+	}
+	errno = 0;
+	CHECK(cdbf_lookup(path("rec.cdb"), "example.org", 11, &v) == -1 &&
+	      errno == EPROTO);
+	CHECK(unlink(path("rec.cdb")) == 0);
 	/* not a file; a path through a file */
 	CHECK(mkdir(path("dir.cdb"), 0755) == 0);
 	CHECK(cdbf_lookup(path("dir.cdb"), "a", 1, &v) == -1);

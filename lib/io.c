@@ -204,6 +204,25 @@ int io_writeall(int fd, const char *p, size_t n)
 	return wr_raw(&w, p, n);
 }
 
+ssize_t io_preadall(int fd, void *buf, size_t n, off_t off)
+{
+	char *p = buf;
+	size_t got = 0;
+	ssize_t k;
+
+	while (got < n) {
+		k = pread(fd, p + got, n - got, off + (off_t)got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -1;
+		if (k == 0)
+			break;
+		got += (size_t)k;
+	}
+	return (ssize_t)got;
+}
+
 int io_tmpfile(int dfd, const char *dir, mode_t mode)
 {
 	if (access("/proc/self/fd", X_OK) < 0)

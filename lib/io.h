@@ -51,6 +51,10 @@ int io_writeall(int fd, const char *p, size_t n);
 int io_wait(int fd, short events, int timeout_ms, long long deadline);
 long long io_now_ms(void);
 
+/* Reads n bytes at offset off, retrying short reads and EINTR: the
+ * bytes read (fewer than n only at end of file), or -1 with errno set. */
+ssize_t io_preadall(int fd, void *buf, size_t n, off_t off);
+
 /* Unnamed files (O_TMPFILE): a crash leaves nothing behind, and the file
  * has a name only once it is complete. io_tmpfile makes one for writing
  * in directory dir (relative to dfd), its inode taken near that

@@ -102,6 +102,30 @@ static void split_case(size_t chunk, long pause, size_t cap)
 	CHECK(reaped(pid));
 }
 
+/* Whole reads from an offset; fewer bytes only at the end; errors. */
+static void test_preadall(void)
+{
+	char path[] = "/tmp/io_test.XXXXXX", buf[100000], *big;
+	size_t i, n = sizeof buf;
+	int fd = mkstemp(path);
+
+	CHECK(fd >= 0 && unlink(path) == 0);
+	big = malloc(n);
+	CHECK(big != 0);
+	for (i = 0; i < n; i++)
+		big[i] = (char)(i * 7);
+	CHECK(io_writeall(fd, big, n) == 0);
+	CHECK(io_preadall(fd, buf, n, 0) == (ssize_t)n && !memcmp(buf, big, n));
+	CHECK(io_preadall(fd, buf, 10, 500) == 10 && !memcmp(buf, big + 500, 10));
+	CHECK(io_preadall(fd, buf, 100, (off_t)n - 40) == 40 &&
+	      !memcmp(buf, big + n - 40, 40));
+	CHECK(io_preadall(fd, buf, 10, (off_t)n + 5) == 0);
+	close(fd);
+	errno = 0;
+	CHECK(io_preadall(fd, buf, 10, 0) == -1 && errno == EBADF);
+	free(big);
+}
+
 static void test_lines_whole(void)
 {
 	split_case(sizeof lines, 0, 4096);
@@ -436,6 +460,7 @@ int main(void)
 {
 	/* a closed peer must give EPIPE, as in every quail program */
 	signal(SIGPIPE, SIG_IGN);
+	RUN(test_preadall);
 	RUN(test_lines_whole);
 	RUN(test_lines_split);
 	RUN(test_lines_bytewise);
