@@ -41,16 +41,18 @@ FUZZCC = clang
 FUZZFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -Ilib $(PGINC) $(PATHS) \
 	-D_DEFAULT_SOURCE -D_GNU_SOURCE
 
-# The small programs exec'd for every message, delivery or connection
-# (quail-smtpd, quail-queue, quail-local, quail-popup) are linked against
+# The small programs exec'd for every message, delivery, connection or
+# login (quail-smtpd, quail-queue, quail-local, quail-popup, quail-pop3d)
+# are linked against
 # musl when musl-gcc is there: glibc's start-up asks the CPU for its
 # features and caches with some 90 CPUID instructions, each a trap to the
 # hypervisor on a virtual machine (0.4 ms of CPU per exec here, 0.06 ms for the
 # exec itself). Their objects go to musl/, compiled with QUAIL_NO_LIBPQ
 # (a static program cannot dlopen libpq). Without musl-gcc (`make
-# MUSLCC=`) they are linked statically against glibc. quail-pop3d and
-# quail-imapd stay on glibc: on a 100,000-message folder musl's qsort
-# and malloc cost more than the start-up saves.
+# MUSLCC=`) they are linked statically against glibc. quail-pop3d sorts
+# and reads its directories with its own code (io_dir_next, a merge
+# sort), as musl's qsort and 2 KB readdir would cost it more than the
+# start-up saves on a 100,000-message folder. quail-imapd stays on glibc.
 MUSLCC = $(shell command -v musl-gcc 2>/dev/null)
 HOT = $(if $(MUSLCC),musl/)
 HOTCC = $(if $(MUSLCC),$(MUSLCC),$(CC))
@@ -172,9 +174,9 @@ imapd/quail-imapd: imapd/quail-imapd.o $(IMAPDOBJ) lib/libquail.a
 	$(CC) $(LDFLAGS) $(STATIC) -o $@ $^
 popd/quail-popup: $(HOT)popd/quail-popup.o $(HOT)popd/popcmd.o $(HOTLIB)
 	$(HOTCC) $(LDFLAGS) $(STATIC) -o $@ $^
-popd/quail-pop3d: popd/quail-pop3d.o popd/maildrop.o popd/popcmd.o \
-		lib/libquail.a
-	$(CC) $(LDFLAGS) $(STATIC) -o $@ $^
+popd/quail-pop3d: $(HOT)popd/quail-pop3d.o $(HOT)popd/maildrop.o \
+		$(HOT)popd/popcmd.o $(HOTLIB)
+	$(HOTCC) $(LDFLAGS) $(STATIC) -o $@ $^
 deliver/quail-local: $(HOT)deliver/quail-local.o $(HOT)deliver/dotqmail.o \
 		$(HOT)deliver/mbox.o $(HOTLIB)
 	$(HOTCC) $(LDFLAGS) $(STATIC) -o $@ $^

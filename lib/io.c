@@ -4,6 +4,9 @@
 #include <limits.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,11 +51,41 @@ int io_wait(int fd, short events, int timeout_ms, long long deadline)
 	}
 }
 
+/* A blocking socket can time its own reads (SO_RCVTIMEO) and writes
+ * (SO_SNDTIMEO): one system call instead of a poll and the call, and a
+ * write larger than the room poll saw cannot block past the timeout.
+ * Not for a non-blocking socket, whose EAGAIN means "not yet", not "too
+ * late", nor for a pipe or file (setsockopt fails). 1 if set. */
+static int kernel_timeout(int fd, int opt, int timeout_ms)
+{
+	struct timeval tv;
+	int fl;
+
+	if (timeout_ms <= 0)
+		return 0;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || (fl & O_NONBLOCK))
+		return 0;
+	tv.tv_sec = timeout_ms / 1000;
+	tv.tv_usec = (timeout_ms % 1000) * 1000;
+	return setsockopt(fd, SOL_SOCKET, opt, &tv, sizeof tv) == 0;
+}
+
+/* Whether to poll before a read or write: always without the socket's
+ * own timeout; with it, only when the deadline comes first. */
+static int must_poll(int timeout_ms, int kernel, long long deadline)
+{
+	if (!kernel)
+		return timeout_ms >= 0 || deadline;
+	return deadline && deadline - io_now_ms() <= timeout_ms;
+}
+
 void rd_init(struct rd *r, int fd, char *buf, size_t cap, int timeout_ms)
 {
 	r->fd = fd;
 	r->timeout = timeout_ms;
 	r->deadline = 0;
+	r->kernel = kernel_timeout(fd, SO_RCVTIMEO, timeout_ms);
 	r->buf = buf;
 	r->pos = r->end = 0;
 	r->cap = cap;
@@ -80,7 +113,7 @@ ssize_t rd_fill(struct rd *r)
 		return -1;
 	}
 	for (;;) {
-		if (r->timeout >= 0 || r->deadline) {
+		if (must_poll(r->timeout, r->kernel, r->deadline)) {
 			w = io_wait(r->fd, POLLIN, r->timeout, r->deadline);
 			if (w == 0) {
 				errno = ETIMEDOUT;
@@ -92,6 +125,10 @@ ssize_t rd_fill(struct rd *r)
 		n = read(r->fd, r->buf + r->end, r->cap - r->end);
 		if (n >= 0)
 			break;
+		if (errno == EAGAIN && r->kernel) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
 		/* a non-blocking fd with no timeout: wait, never spin */
 		if (errno == EAGAIN && r->timeout < 0 && !r->deadline &&
 		    io_wait(r->fd, POLLIN, -1, 0) < 0)
@@ -137,6 +174,7 @@ void wr_init(struct wr *w, int fd, char *buf, size_t cap, int timeout_ms)
 	w->fd = fd;
 	w->timeout = timeout_ms;
 	w->deadline = 0;
+	w->kernel = kernel_timeout(fd, SO_SNDTIMEO, timeout_ms);
 	w->buf = buf;
 	w->len = 0;
 	w->cap = cap;
@@ -148,7 +186,7 @@ static int wr_raw(struct wr *w, const char *p, size_t n)
 	int ok;
 
 	while (n) {
-		if (w->timeout >= 0 || w->deadline) {
+		if (must_poll(w->timeout, w->kernel, w->deadline)) {
 			ok = io_wait(w->fd, POLLOUT, w->timeout, w->deadline);
 			if (ok == 0)
 				errno = ETIMEDOUT;
@@ -156,6 +194,10 @@ static int wr_raw(struct wr *w, const char *p, size_t n)
 				return -1;
 		}
 		k = write(w->fd, p, n);
+		if (k < 0 && errno == EAGAIN && w->kernel) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
 		if (k < 0) {
 			if (errno == EAGAIN && w->timeout < 0 && !w->deadline &&
 			    io_wait(w->fd, POLLOUT, -1, 0) < 0)
@@ -237,4 +279,50 @@ int io_tmplink(int fd, int dfd, const char *path)
 	memcpy(proc, "/proc/self/fd/", 14);
 	fmt_u(proc + 14, (unsigned long long)fd);
 	return linkat(AT_FDCWD, proc, dfd, path, AT_SYMLINK_FOLLOW);
+}
+
+/* The kernel's record (linux/dirent.h); not in every libc's headers. */
+struct dirent64_ {
+	unsigned long long ino;
+	long long off;
+	unsigned short reclen;
+	unsigned char type;
+	char name[];
+};
+
+int io_dir_open(struct io_dir *d, int dfd, const char *path)
+{
+	d->pos = d->len = 0;
+	d->fd = openat(dfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return d->fd < 0 ? -1 : 0;
+}
+
+const char *io_dir_next(struct io_dir *d, size_t *len)
+{
+	const struct dirent64_ *e;
+	long n;
+
+	if (d->pos >= d->len) {
+		do
+			n = syscall(SYS_getdents64, d->fd, d->buf, sizeof d->buf);
+		while (n < 0 && errno == EINTR);
+		if (n <= 0) {
+			if (n == 0)
+				errno = 0;
+			return 0;
+		}
+		d->pos = 0;
+		d->len = (size_t)n;
+	}
+	e = (const struct dirent64_ *)(d->buf + d->pos);
+	d->pos += e->reclen;
+	*len = strlen(e->name);
+	return e->name;
+}
+
+void io_dir_close(struct io_dir *d)
+{
+	if (d->fd >= 0)
+		close(d->fd);
+	d->fd = -1;
 }

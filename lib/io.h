@@ -13,6 +13,7 @@ struct rd {
 	int fd;
 	int timeout;            /* ms per read; < 0 waits forever */
 	long long deadline;     /* io_now_ms() value; 0 is none */
+	int kernel;             /* the socket itself times reads out */
 	char *buf;
 	size_t pos, end, cap;
 };
@@ -34,6 +35,7 @@ struct wr {
 	int fd;
 	int timeout;
 	long long deadline;
+	int kernel;             /* the socket itself times writes out */
 	char *buf;
 	size_t len, cap;
 };
@@ -64,5 +66,20 @@ ssize_t io_preadall(int fd, void *buf, size_t n, off_t off);
  * never over an existing one (EEXIST): 0, or -1 with errno set. */
 int io_tmpfile(int dfd, const char *dir, mode_t mode);
 int io_tmplink(int fd, int dfd, const char *path);
+
+/* A directory's names in big batches: getdents64 with a 32 KB buffer
+ * (musl's readdir asks for 2 KB at a time, 2,500 system calls for a
+ * folder of 100,000 messages). io_dir_open opens path relative to dfd:
+ * 0, or -1 with errno set. io_dir_next gives the next name (".", ".."
+ * included) and its length, or 0 at the end (errno 0) or on an error
+ * (errno set). */
+struct io_dir {
+	int fd;
+	size_t pos, len;
+	char buf[32768];
+};
+int io_dir_open(struct io_dir *, int dfd, const char *path);
+const char *io_dir_next(struct io_dir *, size_t *len);
+void io_dir_close(struct io_dir *);
 
 #endif

@@ -244,7 +244,9 @@ static void test_eof_partial(void)
 	str_free(&line);
 }
 
-static void test_timeout(void)
+/* Timeouts on a pipe (poll before each read) and on a socket (its own
+ * SO_RCVTIMEO, no poll): the same behaviour. */
+static void timeouts(int sock)
 {
 	struct str line = STR_ZERO;
 	char buf[64];
@@ -252,9 +254,10 @@ static void test_timeout(void)
 	long long t0, t;
 	int fd[2];
 
-	CHECK(pipe(fd) == 0);
+	CHECK((sock ? socketpair(AF_UNIX, SOCK_STREAM, 0, fd) : pipe(fd)) == 0);
 	CHECK(io_writeall(fd[1], "partial", 7) == 0);
 	rd_init(&r, fd[0], buf, sizeof buf, 100);
+	CHECK(r.kernel == sock);
 	t0 = io_now_ms();
 	errno = 0;
 	CHECK(rd_line(&r, &line, 100) == RD_ERR);
@@ -282,9 +285,23 @@ static void test_timeout(void)
 	t0 = io_now_ms();
 	CHECK(rd_fill(&r) == -1 && errno == ETIMEDOUT);
 	CHECK(io_now_ms() - t0 < 2000);
+
+	/* a timeout shorter than a far deadline still ends the read */
+	rd_init(&r, fd[0], buf, sizeof buf, 100);
+	r.deadline = io_now_ms() + 60000;
+	t0 = io_now_ms();
+	CHECK(rd_fill(&r) == -1 && errno == ETIMEDOUT);
+	t = io_now_ms() - t0;
+	CHECK(t >= 90 && t < 2000);
 	close(fd[0]);
 	close(fd[1]);
 	str_free(&line);
+}
+
+static void test_timeout(void)
+{
+	timeouts(0);
+	timeouts(1);
 }
 
 /* A deadline further off than an int of milliseconds (24.8 days) must
@@ -439,6 +456,38 @@ static void test_wr_timeout(void)
 	close(sv[1]);
 }
 
+/* One write far bigger than the socket's buffer, to a peer that never
+ * reads: poll sees room for some of it, and a blocking write of the rest
+ * would wait for ever; the socket's own timeout ends it. The writer is a
+ * child, so a hang is a failure here, not a stuck test. */
+static void test_wr_timeout_big(void)
+{
+	static char big[4 << 20];
+	char wbuf[512];
+	struct wr w;
+	int sv[2], status = 0, i;
+	pid_t pid;
+
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		wr_init(&w, sv[1], wbuf, sizeof wbuf, 100);
+		_exit(w.kernel && wr_put(&w, big, sizeof big) == -1 &&
+		      errno == ETIMEDOUT ? 0 : 1);
+	}
+	for (i = 0; i < 50 && waitpid(pid, &status, WNOHANG) == 0; i++)
+		pause_ms(100);
+	if (i == 50) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	CHECK(i < 50);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 static void test_writeall(void)
 {
 	char in[16];
@@ -473,6 +522,7 @@ int main(void)
 	RUN(test_wr_buffer);
 	RUN(test_wr_big);
 	RUN(test_wr_timeout);
+	RUN(test_wr_timeout_big);
 	RUN(test_writeall);
 	return test_done();
 }

@@ -1,5 +1,4 @@
 /* The Maildir as a POP3 maildrop (see maildrop.h). */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>              /* renameat only */
@@ -8,6 +7,7 @@
 #include <unistd.h>
 
 #include "fmt.h"
+#include "io.h"
 #include "maildir.h"
 #include "maildrop.h"
 #include "popcmd.h"
@@ -84,6 +84,9 @@ static int add(struct maildrop *d, const char *name, size_t n)
 	return 0;
 }
 
+/* One directory is read at a time: one buffer serves them all. */
+static struct io_dir dirbuf;
+
 static int skip(const char *name, size_t n)
 {
 	return name[0] == '.' || n == 0 || n > NAME_MAX_LEN;
@@ -91,31 +94,26 @@ static int skip(const char *name, size_t n)
 
 /* new/NAME -> cur/NAME:2, ; a name another session moved first is
  * fine: it shows up in cur/. */
-static int take_new(struct maildrop *d, int newfd)
+static int take_new(struct maildrop *d, int top)
 {
-	DIR *dir = fdopendir(newfd);
-	struct dirent *e;
 	struct str to = STR_ZERO;
+	const char *name;
 	size_t n;
 	int ok = 0;
 
-	if (!dir) {
-		close(newfd);
+	if (io_dir_open(&dirbuf, top, "new") < 0)
 		return -1;
-	}
-	while ((errno = 0, e = readdir(dir)) != 0) {
-		n = strlen(e->d_name);
-		if (skip(e->d_name, n))
+	while ((name = io_dir_next(&dirbuf, &n)) != 0) {
+		if (skip(name, n))
 			continue;
-		if (!str_copyb(&to, e->d_name, n) ||
-		    (!memchr(e->d_name, ':', n) && !str_cats(&to, ":2,")) ||
+		if (!str_copyb(&to, name, n) ||
+		    (!memchr(name, ':', n) && !str_cats(&to, ":2,")) ||
 		    !str_0(&to)) {
 			errno = ENOMEM;
 			ok = -1;
 			break;
 		}
-		if (renameat(newfd, e->d_name, d->cur, to.s) < 0 &&
-		    errno != ENOENT) {
+		if (renameat(dirbuf.fd, name, d->cur, to.s) < 0 && errno != ENOENT) {
 			ok = -1;
 			break;
 		}
@@ -123,47 +121,36 @@ static int take_new(struct maildrop *d, int newfd)
 	if (ok == 0 && errno)
 		ok = -1;
 	str_free(&to);
-	closedir(dir);
+	io_dir_close(&dirbuf);
 	return ok;
 }
 
 static int scan_cur(struct maildrop *d)
 {
-	int fd = openat(d->cur, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *dir;
-	struct dirent *e;
+	const char *name;
+	size_t n;
 	int ok = 0;
 
-	if (fd < 0)
+	if (io_dir_open(&dirbuf, d->cur, ".") < 0)
 		return -1;
-	dir = fdopendir(fd);
-	if (!dir) {
-		close(fd);
-		return -1;
-	}
-	while ((errno = 0, e = readdir(dir)) != 0) {
-		size_t n = strlen(e->d_name);
-
-		if (skip(e->d_name, n))
+	while ((name = io_dir_next(&dirbuf, &n)) != 0) {
+		if (skip(name, n))
 			continue;
-		if (add(d, e->d_name, n) < 0) {
+		if (add(d, name, n) < 0) {
 			ok = -1;
 			break;
 		}
 	}
 	if (ok == 0 && errno)
 		ok = -1;
-	closedir(dir);
+	io_dir_close(&dirbuf);
 	return ok;
 }
 
 /* Oldest first without a stat per file: unique names start with the
  * delivery time in seconds; ties (and other names) by name. */
-static int cmp(const void *a, const void *b, void *arg)
+static int cmp(const char *x, const char *y)
 {
-	const char *names = arg;
-	const char *x = names + ((const struct maildrop_msg *)a)->name;
-	const char *y = names + ((const struct maildrop_msg *)b)->name;
 	size_t xn = 0, yn = 0;
 
 	while (x[xn] >= '0' && x[xn] <= '9')
@@ -185,64 +172,122 @@ static int cmp(const void *a, const void *b, void *arg)
 	return strcmp(x, y);
 }
 
+/* The sort works on (time, message) pairs, the time parsed once per
+ * name: NOTIME where there is none (or it is too long for 64 bits),
+ * and cmp decides. */
+#define NOTIME (~0ULL)
+
+struct ord {
+	unsigned long long t;
+	size_t i;
+};
+
+static unsigned long long name_time(const char *x)
+{
+	unsigned long long t = 0;
+	size_t n;
+
+	for (n = 0; x[n] >= '0' && x[n] <= '9'; n++) {
+		if (n == 19)
+			return NOTIME;
+		t = t * 10 + (unsigned long long)(x[n] - '0');
+	}
+	return n ? t : NOTIME;
+}
+
+static int ord_le(const struct maildrop *d, const struct ord *a,
+                  const struct ord *b)
+{
+	if (a->t != NOTIME && b->t != NOTIME && a->t != b->t)
+		return a->t < b->t;
+	return cmp(maildrop_name(d, a->i), maildrop_name(d, b->i)) <= 0;
+}
+
+/* A bottom-up merge sort of d->m (qsort's cost varies too much between
+ * C libraries on 100,000 names): 0, or -1 out of memory. */
+static int sort(struct maildrop *d)
+{
+	struct ord *a = malloc(d->n * sizeof *a), *b = malloc(d->n * sizeof *b);
+	struct maildrop_msg *m = malloc(d->n * sizeof *m);
+	size_t w, i, l, r, lend, rend, k;
+	struct ord *t;
+
+	if (!a || !b || !m) {
+		free(a);
+		free(b);
+		free(m);
+		errno = ENOMEM;
+		return -1;
+	}
+	for (i = 0; i < d->n; i++) {
+		a[i].t = name_time(maildrop_name(d, i));
+		a[i].i = i;
+	}
+	for (w = 1; w < d->n; w *= 2) {
+		for (i = 0; i < d->n; i += 2 * w) {
+			l = i;
+			lend = r = i + w < d->n ? i + w : d->n;
+			rend = r + w < d->n ? r + w : d->n;
+			for (k = i; k < rend; k++)
+				b[k] = l < lend && (r == rend || ord_le(d, &a[l], &a[r])) ?
+				       a[l++] : a[r++];
+		}
+		t = a, a = b, b = t;
+	}
+	for (i = 0; i < d->n; i++)
+		m[i] = d->m[a[i].i];
+	free(d->m);
+	d->m = m;
+	d->cap = d->n;
+	free(a);
+	free(b);
+	return 0;
+}
+
 int maildrop_open(struct maildrop *d, const char *path, const char **what)
 {
-	int top, newfd;
+	int top, r;
 
 	*what = "open";
 	top = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (top < 0)
 		return -1;
-	d->cur = openat(top, "cur", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	newfd = openat(top, "new", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	close(top);
 	*what = "cur";
-	if (d->cur < 0) {
-		if (newfd >= 0)
-			close(newfd);
-		return -1;
-	}
-	*what = "new";
-	if (newfd < 0 || take_new(d, newfd) < 0)
+	d->cur = openat(top, "cur", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d->cur >= 0)
+		*what = "new";
+	r = d->cur < 0 ? -1 : take_new(d, top);
+	close(top);
+	if (r < 0)
 		return -1;
 	*what = "scan";
 	if (scan_cur(d) < 0)
 		return -1;
-	if (d->n)
-		qsort_r(d->m, d->n, sizeof *d->m, cmp, d->names.s);
-	return 0;
+	*what = "sort";
+	return d->n > 1 ? sort(d) : 0;
 }
 
 /* Message i vanished under its name: look for the same unique part
  * under another one (new flags) and adopt that name. */
 static int find_renamed(struct maildrop *d, size_t i)
 {
-	const char *old = maildrop_name(d, i);
+	const char *old = maildrop_name(d, i), *name;
 	size_t base = maildir_name_base(old, strlen(old)), n;
-	int fd = openat(d->cur, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int found = -1;
-	DIR *dir;
-	struct dirent *e;
 
-	if (fd < 0)
+	if (io_dir_open(&dirbuf, d->cur, ".") < 0)
 		return -1;
-	dir = fdopendir(fd);
-	if (!dir) {
-		close(fd);
-		return -1;
-	}
-	while ((e = readdir(dir)) != 0) {
-		n = strlen(e->d_name);
-		if (skip(e->d_name, n) || maildir_name_base(e->d_name, n) != base ||
-		    memcmp(e->d_name, old, base) != 0)
+	while ((name = io_dir_next(&dirbuf, &n)) != 0) {
+		if (skip(name, n) || maildir_name_base(name, n) != base ||
+		    memcmp(name, old, base) != 0)
 			continue;
-		if (str_catb(&d->names, e->d_name, n + 1)) {
+		if (str_catb(&d->names, name, n + 1)) {
 			d->m[i].name = d->names.len - n - 1;
 			found = 0;
 		}
 		break;
 	}
-	closedir(dir);
+	io_dir_close(&dirbuf);
 	errno = ENOENT;
 	return found;
 }

@@ -1,6 +1,13 @@
-/* Unit tests for popd/popcmd.c: tables of input and result. */
+/* Unit tests for popd/popcmd.c: tables of input and result; and the
+ * order in which popd/maildrop.c lists a Maildir. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "maildrop.h"
 #include "popcmd.h"
 #include "test.h"
 
@@ -278,6 +285,99 @@ static void test_size(void)
 	}
 }
 
+/* A Maildir under a fresh temporary directory with these files in cur/
+ * (made in the order given); its path is left in dir. */
+static int make_box(char *dir, const char *const *names, size_t n)
+{
+	char path[512];
+	size_t i;
+	int fd;
+
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(path, sizeof path, "%s/cur", dir);
+	if (mkdir(path, 0700) < 0)
+		return -1;
+	snprintf(path, sizeof path, "%s/new", dir);
+	if (mkdir(path, 0700) < 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		snprintf(path, sizeof path, "%s/cur/%s", dir, names[i]);
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+		if (fd < 0 || write(fd, "x\n", 2) != 2 || close(fd) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void remove_box(const char *dir, const struct maildrop *d)
+{
+	char path[512];
+	size_t i;
+
+	for (i = 0; i < d->n; i++) {
+		snprintf(path, sizeof path, "%s/cur/%s", dir, maildrop_name(d, i));
+		unlink(path);
+	}
+	snprintf(path, sizeof path, "%s/cur", dir);
+	rmdir(path);
+	snprintf(path, sizeof path, "%s/new", dir);
+	rmdir(path);
+	rmdir(dir);
+}
+
+/* Oldest first by the leading number (however many digits, leading
+ * zeros or not), ties and names without one by name. */
+static void test_order(void)
+{
+	static const char *const made[] = {
+		"abc", "1000.b", "12345678901234567890123.x", "999.b", "0999.a",
+		"1000.a", "999.a", "18446744073709551615.y", "2.z",
+	};
+	static const char *const want[] = {
+		"2.z", "0999.a", "999.a", "999.b", "1000.a", "1000.b",
+		"18446744073709551615.y", "12345678901234567890123.x", "abc",
+	};
+	struct maildrop d = MAILDROP_ZERO;
+	char dir[] = "/tmp/quail-maildrop.XXXXXX";
+	const char *what;
+	size_t i;
+
+	CHECK(make_box(dir, made, sizeof made / sizeof made[0]) == 0);
+	CHECK(maildrop_open(&d, dir, &what) == 0);
+	CHECK(d.n == sizeof want / sizeof want[0]);
+	for (i = 0; i < d.n && i < sizeof want / sizeof want[0]; i++)
+		CHECK(strcmp(maildrop_name(&d, i), want[i]) == 0);
+	remove_box(dir, &d);
+	maildrop_free(&d);
+}
+
+/* Enough names, made in a scrambled order, for many merge passes (and
+ * more than one directory read): they come back in time order. */
+static void test_order_many(void)
+{
+	enum { N = 3001 };
+	static char names[N][32];
+	static const char *made[N];
+	struct maildrop d = MAILDROP_ZERO;
+	char dir[] = "/tmp/quail-maildrop.XXXXXX";
+	const char *what;
+	size_t i, k;
+
+	for (i = 0; i < N; i++) {
+		k = (i * 1237) % N;     /* 1237 is prime to 3001: a permutation */
+		snprintf(names[i], sizeof names[i], "%zu.M%zuP7.host", 1700000000 + k, k);
+		made[i] = names[i];
+	}
+	CHECK(make_box(dir, made, N) == 0);
+	CHECK(maildrop_open(&d, dir, &what) == 0);
+	CHECK(d.n == N);
+	for (i = 0; i < d.n; i++)
+		CHECK(strtoull(maildrop_name(&d, i), 0, 10) == 1700000000 + i);
+	remove_box(dir, &d);
+	maildrop_free(&d);
+}
+
 int main(void)
 {
 	RUN(test_line);
@@ -288,5 +388,7 @@ int main(void)
 	RUN(test_uidl);
 	RUN(test_xf);
 	RUN(test_size);
+	RUN(test_order);
+	RUN(test_order_many);
 	return test_done();
 }

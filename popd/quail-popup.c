@@ -16,10 +16,11 @@
  * login and ran the session, so quail-popup exits; any other end is a
  * failed login, answered with -ERR.
  *
- * Input is read one byte at a time and never ahead of the current
- * line: whatever the client pipelines after a login stays in the kernel
- * for the mailbox server, and whatever it sends after STLS goes to the
- * TLS engine, never to a command (CVE-2011-0411).
+ * Input is never read ahead of the current line (a peek on the socket
+ * finds its end; elsewhere it is read a byte at a time): whatever the
+ * client pipelines after a login stays in the kernel for the mailbox
+ * server, and whatever it sends after STLS goes to the TLS engine,
+ * never to a command (CVE-2011-0411).
  *
  * Environment: TCPREMOTEIP (log), AUTHPLAINTEXT (set: USER/PASS and AUTH
  * allowed without TLS), UCSPITLS ("" offers STLS, "!" requires it before
@@ -37,6 +38,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -92,14 +94,37 @@ static void reply(struct popup *p, const char *a, const char *b)
 		quit(p, EXIT_TEMP, errno == ETIMEDOUT ? "timeout" : "write");
 }
 
-/* One line through its LF, read a byte at a time so nothing past it is
- * consumed; the whole line must come within the timeout. */
+/* Up to n bytes of input, none past the first LF. On a socket a peek
+ * finds the LF, so a line takes a read or two; elsewhere (the pipe from
+ * a TLS engine) a byte at a time. */
+static ssize_t read_upto_lf(char *buf, size_t n)
+{
+	static int nopeek;
+	ssize_t k;
+	char *lf;
+
+	if (!nopeek) {
+		k = recv(0, buf, n, MSG_PEEK | MSG_DONTWAIT);
+		if (k > 0) {
+			lf = memchr(buf, '\n', (size_t)k);
+			return read(0, buf, lf ? (size_t)(lf - buf) + 1 : (size_t)k);
+		}
+		if (k == 0 || errno != ENOTSOCK)
+			return k;
+		nopeek = 1;
+	}
+	return read(0, buf, 1);
+}
+
+/* One line through its LF, never reading past it so nothing after it
+ * is consumed; the whole line must come within the timeout. */
 static int get_line(struct popup *p, size_t max)
 {
 	long long deadline = io_now_ms() + (long long)p->timeout * 1000;
 	int toolong = 0, w;
+	char buf[256];
 	ssize_t r;
-	char c;
+	size_t take;
 
 	p->line.len = 0;
 	for (;;) {
@@ -108,20 +133,23 @@ static int get_line(struct popup *p, size_t max)
 			reply(p, "-ERR timeout", 0);
 			quit(p, EXIT_TEMP, "timeout");
 		}
-		r = w < 0 ? -1 : read(0, &c, 1);
+		r = w < 0 ? -1 : read_upto_lf(buf, sizeof buf);
 		if (r < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (r < 0)
 			quit(p, EXIT_TEMP, "read");
 		if (r == 0)
 			quit(p, 0, "eof");
-		if (!toolong && p->line.len + 1 > max)
+		take = (size_t)r;
+		if (!toolong && p->line.len + take > max)
 			toolong = 1;
-		if (!toolong && !str_catc(&p->line, c))
+		if (!toolong && !str_catb(&p->line, buf, take))
 			die_nomem();
-		if (c == '\n')
-			return toolong ? RD_LONG : RD_OK;
+		if (buf[r - 1] == '\n')
+			break;
 	}
+	explicit_bzero(buf, sizeof buf);
+	return toolong ? RD_LONG : RD_OK;
 }
 
 /* A client mistake: counted, and too many end the session. */
