@@ -267,8 +267,14 @@ ssize_t io_preadall(int fd, void *buf, size_t n, off_t off)
 
 int io_tmpfile(int dfd, const char *dir, mode_t mode)
 {
-	if (access("/proc/self/fd", X_OK) < 0)
+	static int proc = -1;   /* /proc/self/fd is there: asked once */
+
+	if (proc < 0)
+		proc = access("/proc/self/fd", X_OK) == 0;
+	if (!proc) {
+		errno = ENOENT;
 		return -1;
+	}
 	return openat(dfd, dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
 }
 
