@@ -64,6 +64,8 @@ class World:
 		for p in (IMAPD, CKPW, USERS):
 			check(os.access(p, os.X_OK), "%s is not built" % p)
 		self.fx = fx
+		self.clients = []
+		del RAW[:]
 		self.uid, self.gid = deliver_harness.test_user()
 		os.chmod(fx.dir, 0o711)
 		self.homes = os.path.join(fx.dir, "home")
@@ -96,6 +98,7 @@ class World:
 	def client(self, user="alice", select=None):
 		c = imaplib.IMAP4("127.0.0.1", self.server.port, timeout=15)
 		self.fx.at_exit(lambda: safe_logout(c))
+		self.clients.append(c)
 		typ, _ = c.login("%s@%s" % (user, DOMAIN), PASSWORD)
 		check(typ == "OK", "login failed")
 		if select:
@@ -129,6 +132,16 @@ class World:
 		return sorted(os.listdir(os.path.join(self.maildir(user), sub)))
 
 	def check_clean(self):
+		"""At the end of a test: every connection it opened is closed
+		(imaplib clients logged out, raw sockets shut), every session's
+		end is in tcpserver's log, and then no session died badly."""
+		for c in self.clients:
+			safe_logout(c)
+		for s, f in RAW:
+			f.close()
+			s.close()
+		del RAW[:]
+		self.server.wait_all_ended()
 		self.server.check_clean()
 
 
@@ -160,9 +173,14 @@ def fetch1(c, seq, item, uid=False):
 	raise TestFailure("no literal in FETCH %s %s: %r" % (seq, item, data))
 
 
+# The raw connections the running test opened, for World.check_clean.
+RAW = []
+
+
 def raw(port):
 	s = socket.create_connection(("127.0.0.1", port), 15)
 	f = s.makefile("rb")
+	RAW.append((s, f))
 	return s, f
 
 
