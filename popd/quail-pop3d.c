@@ -20,6 +20,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "control.h"
@@ -36,6 +37,19 @@
 #define IN_BUF 4096
 #define OUT_BUF 262144          /* replies and messages */
 #define MSG_BUF 65536           /* file reads; out needs 2x per read */
+#define AHEAD_MAX 65536         /* octets of a message read ahead */
+
+/* Read-ahead: POP3 clients fetch in order, so after answering RETR i
+ * with no command waiting, quail-pop3d makes the reply to RETR i+1 while
+ * the client is busy with the last one (small messages only). The next
+ * command uses it if it is that RETR and the file still has a name (not
+ * removed by another session meanwhile); any command drops it. */
+struct ahead {
+	size_t i;
+	int fd;                 /* the message, open; -1: no read-ahead */
+	struct str reply;
+	size_t head;            /* octets of its "+OK" line */
+};
 
 struct pop {
 	struct maildrop d;
@@ -47,6 +61,8 @@ struct pop {
 	unsigned long long timeout, maxerrors, errors;
 	unsigned long long retrieved, bytes;
 	const char *end;        /* why the session ended, for the log */
+	size_t next;            /* after RETR i, i + 1 to read ahead; else 0 */
+	struct ahead ahead;
 };
 
 static char inbuf[IN_BUF];
@@ -207,46 +223,74 @@ static void cmd_stat(struct pop *p)
 	put(p, "\r\n", 2);
 }
 
+/* One read of the open message fd through the transformation into out,
+ * which has room for 2 * MSG_BUF: the octets made, 0 at its end, -1 on a
+ * read error (errno set). */
+static ssize_t xf_read(int fd, struct pop_xf *x, char *out)
+{
+	static char buf[MSG_BUF];
+	ssize_t r;
+
+	do
+		r = read(fd, buf, sizeof buf);
+	while (r < 0 && errno == EINTR);
+	if (r <= 0 || x->done)
+		return r < 0 ? -1 : 0;
+	return (ssize_t)pop_xf(x, buf, (size_t)r, out);
+}
+
 /* Sends the open message fd through the transformation. A read error
  * after "+OK" cannot be told to the client: the session ends without
  * the final ".", so the client knows the message is incomplete. */
 static void send_msg(struct pop *p, int fd, struct pop_xf *x)
 {
-	static char buf[MSG_BUF];
 	struct wr *w = &p->out;
-	ssize_t r;
-	size_t n;
+	ssize_t n;
 
 	for (;;) {
-		r = read(fd, buf, sizeof buf);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
+		if (w->cap - w->len < 2 * MSG_BUF && flush(p) < 0)
+			return;
+		n = xf_read(fd, x, w->buf + w->len);
+		if (n < 0) {
 			p->end = "read";
 			log_kv("warn", "event", "retr", "user", p->user, "error",
 			       strerror(errno), NULL);
 			return;
 		}
-		if (r == 0 || x->done)
+		if (n == 0)
 			break;
-		if (w->cap - w->len < 2 * (size_t)r && flush(p) < 0)
-			return;
-		n = pop_xf(x, buf, (size_t)r, w->buf + w->len);
-		w->len += n;
-		p->bytes += n;
+		w->len += (size_t)n;
+		p->bytes += (size_t)n;
 	}
 	if (w->cap - w->len < POP_XF_END && flush(p) < 0)
 		return;
-	n = pop_xf_end(x, w->buf + w->len);
-	w->len += n;
-	p->bytes += n;
+	n = (ssize_t)pop_xf_end(x, w->buf + w->len);
+	w->len += (size_t)n;
+	p->bytes += (size_t)n;
+}
+
+static void retrieved(struct pop *p, size_t i)
+{
+	p->d.m[i].retrieved = 1;
+	p->retrieved++;
+	p->next = i + 1;
 }
 
 static void retr(struct pop *p, size_t i, int top, unsigned long long lines)
 {
 	struct pop_xf x;
-	int fd = maildrop_msgopen(&p->d, i);
+	struct stat st;
+	int fd;
 
+	if (!top && p->ahead.fd >= 0 && p->ahead.i == i &&
+	    fstat(p->ahead.fd, &st) == 0 && st.st_nlink > 0) {
+		put(p, p->ahead.reply.s, p->ahead.reply.len);
+		p->bytes += p->ahead.reply.len - p->ahead.head;
+		if (!p->end)
+			retrieved(p, i);
+		return;
+	}
+	fd = maildrop_msgopen(&p->d, i);
 	if (fd < 0) {
 		/* gone behind our back (an IMAP client expunged it) */
 		log_kv("warn", "event", "retr", "user", p->user, "file",
@@ -266,10 +310,56 @@ static void retr(struct pop *p, size_t i, int top, unsigned long long lines)
 	if (!p->end)
 		send_msg(p, fd, &x);
 	close(fd);
-	if (!top && !p->end) {
-		p->d.m[i].retrieved = 1;
-		p->retrieved++;
-	}
+	if (!top && !p->end)
+		retrieved(p, i);
+}
+
+static void drop_ahead(struct pop *p)
+{
+	if (p->ahead.fd >= 0)
+		close(p->ahead.fd);
+	p->ahead.fd = -1;
+}
+
+/* The whole reply to RETR i into p->ahead, if message i is there, not
+ * deleted, small, and can be read; else nothing is kept. */
+static void read_ahead(struct pop *p, size_t i)
+{
+	struct ahead *a = &p->ahead;
+	struct pop_xf x;
+	ssize_t n;
+	int fd;
+
+	if (i >= p->d.n || p->d.m[i].deleted || p->d.m[i].size > AHEAD_MAX)
+		return;
+	fd = maildrop_msgopen(&p->d, i);
+	if (fd < 0)
+		return;
+	a->reply.len = 0;
+	if (!str_cats(&a->reply, "+OK ") ||
+	    !str_catu(&a->reply, p->d.m[i].size) ||
+	    !str_cats(&a->reply, " octets\r\n"))
+		goto out;
+	a->head = a->reply.len;
+	pop_xf_init(&x, 0, 0);
+	do {
+		/* beyond the size it was listed with: not for a read-ahead */
+		if (a->reply.len > AHEAD_MAX + 64 ||
+		    !str_ready(&a->reply, 2 * MSG_BUF))
+			goto out;
+		n = xf_read(fd, &x, a->reply.s + a->reply.len);
+		if (n < 0)
+			goto out;
+		a->reply.len += (size_t)n;
+	} while (n > 0);
+	if (!str_ready(&a->reply, POP_XF_END))
+		goto out;
+	a->reply.len += pop_xf_end(&x, a->reply.s + a->reply.len);
+	a->i = i;
+	a->fd = fd;
+	return;
+out:
+	close(fd);
 }
 
 static void cmd_retr(struct pop *p, const struct pop_cmd *c)
@@ -377,10 +467,16 @@ static void session(struct pop *p)
 	int r;
 
 	while (!p->end) {
-		/* pipelined commands are answered in one write */
+		/* pipelined commands are answered in one write; with none
+		 * waiting, the next message is read ahead meanwhile (for the
+		 * next command only) */
 		if (rd_avail(&p->in) == 0 && flush(p) < 0)
 			break;
+		drop_ahead(p);
+		if (rd_avail(&p->in) == 0 && p->next)
+			read_ahead(p, p->next);
 		r = rd_line(&p->in, &p->line, POP_CMD_MAX);
+		p->next = 0;
 		if (r == RD_EOF) {
 			p->end = "eof";
 			break;
@@ -436,7 +532,7 @@ static void logout(struct pop *p)
 
 int main(int argc, char **argv)
 {
-	static struct pop p = { .d = MAILDROP_ZERO };
+	static struct pop p = { .d = MAILDROP_ZERO, .ahead.fd = -1 };
 	const char *path, *what;
 
 	log_init("quail-pop3d");
@@ -457,5 +553,7 @@ int main(int argc, char **argv)
 	logout(&p);
 	maildrop_free(&p.d);
 	str_free(&p.line);
+	drop_ahead(&p);
+	str_free(&p.ahead.reply);
 	return 0;
 }

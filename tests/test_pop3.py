@@ -308,6 +308,64 @@ def test_retr_exact_stuffing(fx):
 	r.cmd("QUIT")
 
 
+def retr_form(data):
+	"""RETR's bytes for data: CRLF lines, leading dots doubled, a CRLF
+	after a last line without one, then ".\r\n"."""
+	lines = data.split(b"\n")
+	if lines[-1] == b"":
+		lines.pop()
+	return b"".join((b"." + l if l.startswith(b".") else l) + b"\r\n"
+	                for l in lines) + b".\r\n"
+
+
+def test_retr_read_ahead(fx):
+	"""RETRs in order (the next message is read ahead while the client
+	takes the last) give every message exactly: after a TOP, a DELE and a
+	RETR out of order, for a message too big to be read ahead, and for
+	one renamed (new flags) after it was read ahead. A TOP of the message
+	read ahead is still a TOP, and the log counts the same octets."""
+	w, box, _, s = setup(fx)
+	datas = [message(1), b"Subject: dots\n\n.\n..\n.x\nlast line",
+	         message(3, 90000), message(4), message(5), b"A: b\n\n",
+	         message(7), message(8)]
+	names = [w.drop(box, d) for d in datas]
+	r = login_raw(s)
+	sent = []
+
+	def retr(i):
+		check(r.cmd("RETR %d" % i).startswith("+OK"), "RETR %d" % i)
+		got = r.multi()
+		check(got == retr_form(datas[i - 1]),
+		      "RETR %d bytes %r" % (i, got[:100]))
+		sent.append(got)
+
+	for i in (1, 2, 3, 4):          # 3 is too big for a read-ahead
+		retr(i)
+	check(r.cmd("TOP 5 0").startswith("+OK"), "TOP 5 0")
+	top = r.multi()
+	check(top == retr_form(datas[4].split(b"\n\n")[0] + b"\n\n"),
+	      "TOP 5 0 bytes %r" % top)
+	sent.append(top)
+	retr(5)
+	check(r.cmd("DELE 6") == "+OK", "DELE 6")
+	check(r.cmd("RETR 6").startswith("-ERR"), "RETR 6 after DELE")
+	retr(7)
+	retr(1)                         # out of order; 8 was read ahead
+	cur = box.sub("cur")
+	os.rename(os.path.join(cur, names[1] + ":2,"),
+	          os.path.join(cur, names[1] + ":2,S"))
+	retr(2)                         # read ahead, then renamed
+	retr(8)
+	check(r.cmd("QUIT").startswith("+OK"), "QUIT")
+	s.wait_all_ended()
+	out = [e for e in pop_log(s) if e.get("event") == "logout"]
+	check(len(out) == 1 and out[0]["retrieved"] == "9" and
+	      out[0]["bytes"] == str(sum(len(b) for b in sent)),
+	      "logout %r, wanted retrieved=9 bytes=%d" %
+	      (out, sum(len(b) for b in sent)))
+	s.check_clean()
+
+
 def test_bad_paths(fx):
 	"""Bad numbers, deleted messages, wrong arguments, wrong state."""
 	w, box, msgs, s = setup(fx, 2, MAXPOPERRORS="100")
