@@ -171,6 +171,8 @@ static void child_run(struct login *l, int cred, int status, int pending)
 		close(status);
 	child_env(l, pending);
 	signal(SIGPIPE, SIG_DFL);
+	io_untime(l->c.r.fd);
+	io_untime(l->c.w.fd);
 	execvp(l->prog[0], l->prog);
 	log_kv("fatal", "event", "exec", "prog", l->prog[0], "error",
 	       strerror(errno), NULL);
@@ -209,6 +211,9 @@ static int check_run(struct login *l, const char *cred, size_t n)
 	if (read(sp[0], &b, 1) == 1)
 		_exit(WIFEXITED(st) ? WEXITSTATUS(st) : EXIT_TEMP);
 	close(sp[0]);
+	/* the child took the socket's timeouts off */
+	rd_retime(&l->c.r);
+	wr_retime(&l->c.w);
 	if (!WIFEXITED(st))
 		return 111;
 	return WEXITSTATUS(st);

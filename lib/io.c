@@ -71,6 +71,24 @@ static int kernel_timeout(int fd, int opt, int timeout_ms)
 	return setsockopt(fd, SOL_SOCKET, opt, &tv, sizeof tv) == 0;
 }
 
+void io_untime(int fd)
+{
+	struct timeval none = { 0, 0 };
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof none);
+}
+
+void rd_retime(struct rd *r)
+{
+	r->kernel = kernel_timeout(r->fd, SO_RCVTIMEO, r->timeout);
+}
+
+void wr_retime(struct wr *w)
+{
+	w->kernel = kernel_timeout(w->fd, SO_SNDTIMEO, w->timeout);
+}
+
 /* Whether to poll before a read or write: always without the socket's
  * own timeout; with it, only when the deadline comes first. */
 static int must_poll(int timeout_ms, int kernel, long long deadline)

@@ -41,6 +41,14 @@ struct wr {
 };
 
 void wr_init(struct wr *, int fd, char *buf, size_t cap, int timeout_ms);
+
+/* A program exec'd on the client's socket should find it as tcpserver
+ * gave it: io_untime takes the timeouts rd_init and wr_init set on a
+ * socket off fd (in the child, before the exec); rd_retime and
+ * wr_retime set them again (in the parent, if it goes on). */
+void io_untime(int fd);
+void rd_retime(struct rd *);
+void wr_retime(struct wr *);
 /* Each returns 0 on success, -1 on error with errno set. */
 int wr_put(struct wr *, const char *, size_t);
 int wr_puts(struct wr *, const char *);

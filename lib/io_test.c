@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -488,6 +489,45 @@ static void test_wr_timeout_big(void)
 	close(sv[1]);
 }
 
+static long timeo(int fd, int opt)
+{
+	struct timeval tv = { -1, -1 };
+	socklen_t n = sizeof tv;
+
+	if (getsockopt(fd, SOL_SOCKET, opt, &tv, &n) < 0)
+		return -1;
+	return tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* rd_init and wr_init put the timeouts on the socket; io_untime takes
+ * them off for the program exec'd next; the retimes put them back. */
+static void test_untime(void)
+{
+	char rbuf[16], wbuf[16];
+	struct rd r;
+	struct wr w;
+	int sv[2];
+
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	rd_init(&r, sv[0], rbuf, sizeof rbuf, 2500);
+	wr_init(&w, sv[0], wbuf, sizeof wbuf, 1500);
+	CHECK(r.kernel && w.kernel);
+	CHECK(timeo(sv[0], SO_RCVTIMEO) == 2500);
+	CHECK(timeo(sv[0], SO_SNDTIMEO) == 1500);
+	io_untime(sv[0]);
+	CHECK(timeo(sv[0], SO_RCVTIMEO) == 0);
+	CHECK(timeo(sv[0], SO_SNDTIMEO) == 0);
+	rd_retime(&r);
+	wr_retime(&w);
+	CHECK(r.kernel && w.kernel);
+	CHECK(timeo(sv[0], SO_RCVTIMEO) == 2500);
+	CHECK(timeo(sv[0], SO_SNDTIMEO) == 1500);
+	io_untime(sv[1]);               /* a socket without them: no harm */
+	CHECK(timeo(sv[1], SO_RCVTIMEO) == 0);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 static void test_writeall(void)
 {
 	char in[16];
@@ -523,6 +563,7 @@ int main(void)
 	RUN(test_wr_big);
 	RUN(test_wr_timeout);
 	RUN(test_wr_timeout_big);
+	RUN(test_untime);
 	RUN(test_writeall);
 	return test_done();
 }

@@ -188,6 +188,8 @@ static void child(struct popup *p, int fd)
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = SIG_DFL;
 	sigaction(SIGPIPE, &sa, 0);
+	io_untime(0);
+	io_untime(1);
 	if (setenv("QUAIL_SERVICE", "pop3", 1) < 0 ||
 	    setenv("QUAIL_TLS", p->tls ? "1" : "0", 1) < 0)
 		_exit(EXIT_TEMP);
@@ -245,6 +247,7 @@ static void login(struct popup *p)
 			quit(p, EXIT_TEMP, "wait");
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
 		_exit(0);       /* the mailbox server had the session */
+	wr_retime(&p->out);     /* the child took the socket's timeout off */
 	p->fails++;
 	log_kv("warn", "event", "auth", "result",
 	       WIFEXITED(st) && WEXITSTATUS(st) == 1 ? "fail" : "error",

@@ -605,6 +605,42 @@ def test_missing_maildir(fx):
 	p.quit()
 
 
+# A mailbox server of another make: it tells the client the timeouts
+# it found on its socket, in ms.
+FOREIGN = """#!%s
+import socket, struct
+s = socket.socket(fileno=1)
+t = [struct.unpack("ll", s.getsockopt(socket.SOL_SOCKET, o, 16))
+     for o in (socket.SO_RCVTIMEO, socket.SO_SNDTIMEO)]
+s.detach()
+print("+OK rcv=%%d snd=%%d" %% tuple(a * 1000 + b // 1000 for a, b in t),
+      end="\\r\\n", flush=True)
+"""
+
+
+def test_socket_as_tcpserver_gave_it(fx):
+	"""The program quail-popup runs (through checkpassword) finds the
+	socket without the timeouts quail-popup put on it, as tcpserver gave
+	it, also after a failed login (after which quail-popup put its own
+	back: lib/io_test checks the calls)."""
+	w, box, msgs, s0 = setup(fx)
+	prog = os.path.join(fx.dir, "foreign")
+	with open(prog, "w") as f:
+		f.write(FOREIGN % "/usr/bin/python3")
+	os.chmod(prog, 0o755)
+	s = w.server(argv=[POPUP, HOST, CKPW, prog])
+	r = Raw(s.port)
+	check(r.line().startswith("+OK <"), "greeting")
+	check(r.cmd("USER " + box.addr).startswith("+OK"), "USER")
+	check(r.cmd("PASS wrong").startswith("-ERR"), "bad PASS")
+	check(r.cmd("USER " + box.addr).startswith("+OK"), "USER again")
+	got = r.cmd("PASS " + PASSWORD)
+	check(got == "+OK rcv=0 snd=0", "the program found %r" % got)
+	r.close()
+	s.wait_all_ended()
+	s.check_clean()
+
+
 # -- concurrency ---------------------------------------------------------
 
 def test_delivery_during_session(fx):
