@@ -66,8 +66,9 @@ static void listing(unsigned long count, unsigned long size, int uidl)
 		exit(111);
 	n = (size_t)snprintf(b, cap, "+OK\r\n");
 	for (i = 1; i <= count; i++)
-		n += (size_t)(uidl ? snprintf(b + n, cap - n, "%lu u%lu\r\n", i, i)
-		                   : snprintf(b + n, cap - n, "%lu %lu\r\n", i, size));
+		n += (size_t)(uidl ?
+		              snprintf(b + n, cap - n, "%lu u%lu\r\n", i, i) :
+		              snprintf(b + n, cap - n, "%lu %lu\r\n", i, size));
 	n += (size_t)snprintf(b + n, cap - n, ".\r\n");
 	put(b, n);
 	free(b);

@@ -328,7 +328,8 @@ const char *io_dir_next(struct io_dir *d, size_t *len)
 
 	if (d->pos >= d->len) {
 		do
-			n = syscall(SYS_getdents64, d->fd, d->buf, sizeof d->buf);
+			n = syscall(SYS_getdents64, d->fd, d->buf,
+			            sizeof d->buf);
 		while (n < 0 && errno == EINTR);
 		if (n <= 0) {
 			if (n == 0)

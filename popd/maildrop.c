@@ -113,7 +113,8 @@ static int take_new(struct maildrop *d, int top)
 			ok = -1;
 			break;
 		}
-		if (renameat(dirbuf.fd, name, d->cur, to.s) < 0 && errno != ENOENT) {
+		if (renameat(dirbuf.fd, name, d->cur, to.s) < 0 &&
+		    errno != ENOENT) {
 			ok = -1;
 			break;
 		}
@@ -229,7 +230,8 @@ static int sort(struct maildrop *d)
 			lend = r = i + w < d->n ? i + w : d->n;
 			rend = r + w < d->n ? r + w : d->n;
 			for (k = i; k < rend; k++)
-				b[k] = l < lend && (r == rend || ord_le(d, &a[l], &a[r])) ?
+				b[k] = l < lend && (r == rend ||
+				                    ord_le(d, &a[l], &a[r])) ?
 				       a[l++] : a[r++];
 		}
 		t = a, a = b, b = t;

@@ -107,7 +107,8 @@ static ssize_t read_upto_lf(char *buf, size_t n)
 		k = recv(0, buf, n, MSG_PEEK | MSG_DONTWAIT);
 		if (k > 0) {
 			lf = memchr(buf, '\n', (size_t)k);
-			return read(0, buf, lf ? (size_t)(lf - buf) + 1 : (size_t)k);
+			return read(0, buf,
+			            lf ? (size_t)(lf - buf) + 1 : (size_t)k);
 		}
 		if (k == 0 || errno != ENOTSOCK)
 			return k;
