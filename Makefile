@@ -43,16 +43,16 @@ FUZZFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -Ilib $(PGINC) $(PATHS) \
 
 # The small programs exec'd for every message, delivery, connection or
 # login (quail-smtpd, quail-queue, quail-local, quail-popup, quail-pop3d)
-# are linked against
-# musl when musl-gcc is there: glibc's start-up asks the CPU for its
-# features and caches with some 90 CPUID instructions, each a trap to the
-# hypervisor on a virtual machine (0.4 ms of CPU per exec here, 0.06 ms for the
-# exec itself). Their objects go to musl/, compiled with QUAIL_NO_LIBPQ
-# (a static program cannot dlopen libpq). Without musl-gcc (`make
-# MUSLCC=`) they are linked statically against glibc. quail-pop3d sorts
-# and reads its directories with its own code (io_dir_next, a merge
-# sort), as musl's qsort and 2 KB readdir would cost it more than the
-# start-up saves on a 100,000-message folder. quail-imapd stays on glibc.
+# are linked against musl when musl-gcc is there: glibc's start-up asks
+# the CPU for its features and caches with some 90 CPUID instructions,
+# each a trap to the hypervisor on a virtual machine (0.4 ms of CPU per
+# exec here, 0.06 ms for the exec itself). Their objects go to musl/,
+# compiled with QUAIL_NO_LIBPQ (a static program cannot dlopen libpq).
+# Without musl-gcc (`make MUSLCC=`) they are linked statically against
+# glibc. quail-pop3d sorts and reads its directories with its own code
+# (io_dir_next, a merge sort), as musl's qsort and 2 KB readdir would
+# cost it more than the start-up saves on a 100,000-message folder.
+# quail-imapd stays on glibc.
 MUSLCC = $(shell command -v musl-gcc 2>/dev/null)
 HOT = $(if $(MUSLCC),musl/)
 HOTCC = $(if $(MUSLCC),$(MUSLCC),$(CC))

@@ -14,33 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 
-static char in[4096], *msg;
-static size_t len, pos, msglen;
+#include "floor.h"
 
-/* The next line's first bytes into l (NUL-terminated); -1 at EOF. */
-static int line_get(char *l, size_t max)
-{
-	size_t n = 0;
-	ssize_t r;
-	char c;
-
-	for (;;) {
-		if (pos == len) {
-			r = read(0, in, sizeof in);
-			if (r <= 0)
-				return -1;
-			len = (size_t)r;
-			pos = 0;
-		}
-		c = in[pos++];
-		if (n < max - 1)
-			l[n++] = c;
-		if (c == '\n') {
-			l[n] = 0;
-			return 0;
-		}
-	}
-}
+static char *msg;
+static size_t msglen;
 
 static void put(const char *p, size_t n)
 {

@@ -10,34 +10,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-static char buf[65536];
-static size_t len, pos;
-
-/* One line into l (cut at max - 1 bytes, always NUL-terminated);
- * -1 at EOF. */
-static int line_get(char *l, size_t max)
-{
-	size_t n = 0;
-	ssize_t r;
-	char c;
-
-	for (;;) {
-		if (pos == len) {
-			r = read(0, buf, sizeof buf);
-			if (r <= 0)
-				return -1;
-			len = (size_t)r;
-			pos = 0;
-		}
-		c = buf[pos++];
-		if (n < max - 1)
-			l[n++] = c;
-		if (c == '\n') {
-			l[n] = 0;
-			return 0;
-		}
-	}
-}
+#include "floor.h"
 
 static void say(const char *s)
 {

@@ -10,6 +10,7 @@
 
 #include "exitcode.h"
 #include "fmt.h"
+#include "io.h"
 #include "log.h"
 #include "qfile.h"
 
@@ -498,27 +499,23 @@ int qfile_env_parse(struct qfile_env *e)
 int qfile_env_read(struct qfile_env *e, int fd)
 {
 	struct str *x = &e->text;
-	off_t at = 0;
+	size_t room;
 	ssize_t k;
 
 	x->len = 0;
-	for (;;) {
+	do {
 		if (!str_ready(x, 4096)) {
 			errno = ENOMEM;
 			return -1;
 		}
-		k = pread(fd, x->s + x->len, x->cap - x->len - 1, at);
-		if (k < 0 && errno == EINTR)
-			continue;
+		room = x->cap - x->len - 1;
+		k = io_preadall(fd, x->s + x->len, room, (off_t)x->len);
 		if (k < 0)
 			return -1;
-		if (k == 0)
-			break;
 		x->len += (size_t)k;
-		at += k;
 		if (x->len > QFILE_ENV_MAX)
 			return 0;
-	}
+	} while ((size_t)k == room);    /* fewer: the end of the file */
 	return qfile_env_parse(e);
 }
 

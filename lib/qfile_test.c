@@ -400,6 +400,27 @@ static int tmpfile_with(const char *text, size_t n)
 	return fd;
 }
 
+/* An envelope many times the first read's buffer: read whole. */
+static void test_read_big(void)
+{
+	static char text[50000];
+	struct qfile_env e = QFILE_ENV_ZERO;
+	size_t n = 0;
+	int i, fd;
+
+	n += (size_t)snprintf(text, sizeof text, "Q5 6 2000\nFs\n");
+	for (i = 0; i < 2000; i++)
+		n += (size_t)snprintf(text + n, sizeof text - n,
+		                      "T-r%04d@example.org\n", i);
+	fd = tmpfile_with(text, n);
+	CHECK(n > 30000);
+	CHECK(qfile_env_read(&e, fd) == 1 && e.nrcpt == 2000 &&
+	      e.pending == 2000 &&
+	      !strcmp(e.rcpt[1999].addr, "r1999@example.org"));
+	qfile_env_free(&e);
+	close(fd);
+}
+
 static void test_read_mark(void)
 {
 	static const char text[] = "Q5 6 3\nFs\nT-a\nT-b\nTDc\n";
@@ -627,6 +648,7 @@ int main(void)
 	RUN(test_parse_truncated);
 	RUN(test_parse_long);
 	RUN(test_parse_many);
+	RUN(test_read_big);
 	RUN(test_read_mark);
 	RUN(test_read_bad);
 	RUN(test_tree);
