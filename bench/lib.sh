@@ -106,10 +106,20 @@ bench_trap() {
 
 # bench_tmp_make: make BENCH_TMP under BENCH_TMPBASE.  Mode 755, because
 # unprivileged daemons (Postfix's) must reach their files below it.
+#
+# ext4 without a journal (this machine's root) will not reuse an inode
+# freed in the last 5-10 minutes: every new inode in a block group scans
+# past all of them, one buffer lookup each.  A bench that deletes what
+# an earlier run made would bill that scan to the next run.  So each
+# bench keeps what its rounds make until it exits, and BENCH_TMP is made
+# the top of a directory hierarchy (chattr +T, where ext4 allows), so
+# the directories under it go to roomy block groups rather than next to
+# the trees of benches deleted a minute ago.
 bench_tmp_make() {
 	BENCH_TMP=$(mktemp -d "$BENCH_TMPBASE/quail-bench.XXXXXX") ||
 		bench_die "cannot make a temp dir in $BENCH_TMPBASE"
 	chmod 755 "$BENCH_TMP" || bench_die "chmod $BENCH_TMP"
+	chattr +T "$BENCH_TMP" 2>/dev/null || :
 }
 
 # bench_bg NAME LOG CMD...: start CMD in the background with its output in
