@@ -465,6 +465,15 @@ static void loop_check(const struct local *s)
 	str_free(&line);
 }
 
+/* The first delivery makes the Maildir (only then: the mkdir calls are
+ * not made on every delivery); a mistake in the user's setup is
+ * temporary, as in qmail-local, so no mail is lost to it. */
+static void maildir_need(const char *dir)
+{
+	if (maildir_make(dir, 0700) == -1)
+		die_errno("Unable to make maildir ", dir);
+}
+
 static void maildir_one(struct local *s, const char *arg, size_t n)
 {
 	struct str dir = STR_ZERO, name = STR_ZERO, hdr = STR_ZERO;
@@ -476,11 +485,8 @@ static void maildir_one(struct local *s, const char *arg, size_t n)
 	    !str_copyb(&hdr, s->rpline.s, s->rpline.len) ||
 	    !str_catb(&hdr, s->dtline.s, s->dtline.len))
 		nomem();
-	/* the first delivery makes the Maildir; a mistake in the user's
-	 * setup is temporary, as in qmail-local, so no mail is lost to it */
-	if (maildir_make(dir.s, 0700) == -1)
-		die_errno("Unable to make maildir ", dir.s);
 	if (s->quota.bytes || s->quota.count) {
+		maildir_need(dir.s);
 		if (fstat(0, &st) == -1)
 			die_errno("Unable to stat message", 0);
 		q = maildir_quota_check(dir.s, &s->quota,
@@ -491,7 +497,14 @@ static void maildir_one(struct local *s, const char *arg, size_t n)
 			finish(EXIT_TEMP, "Recipient's mailbox is full (#4.2.2)", 0, 0);
 	}
 	rewind0();
-	if (maildir_deliver(dir.s, hdr.s, hdr.len, 0, &name, &size) == -1)
+	q = maildir_deliver(dir.s, hdr.s, hdr.len, 0, &name, &size);
+	if (q == -1 && errno == ENOENT) {
+		/* nothing was left behind: deliver again once it is there */
+		maildir_need(dir.s);
+		rewind0();
+		q = maildir_deliver(dir.s, hdr.s, hdr.len, 0, &name, &size);
+	}
+	if (q == -1)
 		die_errno("Unable to deliver to maildir ", dir.s);
 	/* kept up to date whenever it exists, quota or not */
 	if (size <= (unsigned long long)LLONG_MAX &&

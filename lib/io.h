@@ -69,9 +69,10 @@ ssize_t io_preadall(int fd, void *buf, size_t n, off_t off);
  * has a name only once it is complete. io_tmpfile makes one for writing
  * in directory dir (relative to dfd), its inode taken near that
  * directory's; -1 with errno set where the filesystem, or a missing
- * /proc (which io_tmplink needs), rules that out: the caller then makes
- * a named file. io_tmplink gives fd the name path (relative to dfd),
- * never over an existing one (EEXIST): 0, or -1 with errno set. */
+ * /proc (which io_tmplink needs on Linux before 6.10), rules that out:
+ * the caller then makes a named file. io_tmplink gives fd the name path
+ * (relative to dfd), never over an existing one (EEXIST): 0, or -1 with
+ * errno set. */
 int io_tmpfile(int dfd, const char *dir, mode_t mode);
 int io_tmplink(int fd, int dfd, const char *path);
 

@@ -545,6 +545,37 @@ static void test_writeall(void)
 	CHECK(io_writeall(fd[1], "abc", 3) == -1 && errno == EBADF);
 }
 
+/* An unnamed file gets its name only when linked, never over another. */
+static void test_tmplink(void)
+{
+	char dir[] = "/tmp/io_test.XXXXXX", buf[8];
+	int fd, dfd, rfd;
+
+	if (!mkdtemp(dir)) {
+		CHECK(0);
+		return;
+	}
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(dfd >= 0);
+	fd = io_tmpfile(dfd, ".", 0600);
+	CHECK(fd >= 0);
+	if (fd < 0 || dfd < 0)
+		return;
+	CHECK(write(fd, "abc", 3) == 3);
+	CHECK(faccessat(dfd, "a", F_OK, 0) == -1);
+	CHECK(io_tmplink(fd, dfd, "a") == 0);
+	CHECK(io_tmplink(fd, dfd, "a") == -1 && errno == EEXIST);
+	CHECK(io_tmplink(fd, dfd, "none/b") == -1 && errno == ENOENT);
+	rfd = openat(dfd, "a", O_RDONLY | O_CLOEXEC);
+	CHECK(rfd >= 0 && read(rfd, buf, sizeof buf) == 3 &&
+	      memcmp(buf, "abc", 3) == 0);
+	close(rfd);
+	close(fd);
+	CHECK(unlinkat(dfd, "a", 0) == 0);
+	close(dfd);
+	CHECK(rmdir(dir) == 0);
+}
+
 int main(void)
 {
 	/* a closed peer must give EPIPE, as in every quail program */
@@ -565,5 +596,6 @@ int main(void)
 	RUN(test_wr_timeout_big);
 	RUN(test_untime);
 	RUN(test_writeall);
+	RUN(test_tmplink);
 	return test_done();
 }
