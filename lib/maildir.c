@@ -42,28 +42,75 @@ static int path2(struct str *p, const char *a, const char *b)
 	return 0;
 }
 
-static int mkdir_missing(const char *p, mode_t mode)
+static int fsync_dir(int dfd, const char *sub)
 {
-	if (mkdir(p, mode) == 0 || errno == EEXIST)
-		return 0;
-	return -1;
+	int fd = openat(dfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd == -1)
+		return -1;
+	if (fsync(fd) == -1) {
+		close_keep_errno(fd);
+		return -1;
+	}
+	return close(fd);
 }
 
+static int fsync_path(const char *p)
+{
+	return fsync_dir(AT_FDCWD, p);
+}
+
+/* mkdir p unless it exists: 1 made (and fsync'd, so its own first block
+ * is on disk), 0 there already, -1 error. */
+static int mkdir_missing(const char *p, mode_t mode)
+{
+	if (mkdir(p, mode) == 0)
+		return fsync_path(p) == -1 ? -1 : 1;
+	return errno == EEXIST ? 0 : -1;
+}
+
+/* The directory holding path's last component ("." when it has none),
+ * into *parent. */
+static int path_parent(struct str *parent, const char *path)
+{
+	size_t n = strlen(path);
+
+	while (n > 1 && path[n - 1] == '/')
+		n--;
+	while (n && path[n - 1] != '/')
+		n--;
+	while (n > 1 && path[n - 1] == '/')
+		n--;
+	if (!(n ? str_copyb(parent, path, n) : str_copys(parent, ".")) ||
+	    !str_0(parent)) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
+}
+
+/* What it makes is fsync'd, with the directories naming it: a delivery
+ * right after must not be lost with a Maildir a power cut took back. */
 int maildir_make(const char *path, mode_t mode)
 {
 	static const char *const sub[] = { "/tmp", "/new", "/cur" };
 	struct str p = STR_ZERO;
 	size_t i;
-	int r = 0;
+	int r, made = 0;
 
-	if (mkdir_missing(path, mode) == -1)
-		return -1;
-	for (i = 0; i < sizeof sub / sizeof sub[0] && r == 0; i++)
-		if (path2(&p, path, sub[i]) == -1 ||
-		    mkdir_missing(p.s, mode) == -1)
+	r = mkdir_missing(path, mode);
+	if (r == 1 && (path_parent(&p, path) == -1 || fsync_path(p.s) == -1))
+		r = -1;
+	for (i = 0; i < sizeof sub / sizeof sub[0] && r >= 0; i++) {
+		if (path2(&p, path, sub[i]) == -1)
 			r = -1;
+		else if ((r = mkdir_missing(p.s, mode)) == 1)
+			made = 1;
+	}
+	if (r >= 0 && made && fsync_path(path) == -1)
+		r = -1;
 	str_free_keep_errno(&p);
-	return r;
+	return r < 0 ? -1 : 0;
 }
 
 struct counts {
@@ -132,19 +179,6 @@ static int tmp_create(int dfd, struct str *tmp, struct str *u)
 	return -1;
 }
 
-static int fsync_dir(int dfd, const char *sub)
-{
-	int fd = openat(dfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd == -1)
-		return -1;
-	if (fsync(fd) == -1) {
-		close_keep_errno(fd);
-		return -1;
-	}
-	return close(fd);
-}
-
 /* Writes and fsyncs; the caller closes. */
 static int tmp_fill(int fd, const char *hdr, size_t hdrlen, int in,
                     struct counts *c)
@@ -206,7 +240,8 @@ static int link_new(int dfd, int fd, const struct str *tmp, struct str *u,
 /* Writes the message into the Maildir: an unnamed file (io_tmpfile) in
  * tmp/, where the filesystem allows, so a crash leaves nothing there;
  * else tmp/<unique>. Either way it is written and fsync'd before it has
- * a name in new/, and new/ is fsync'd before success. */
+ * a name in new/, fsync'd again once it has (its link count), and new/
+ * is fsync'd before success. */
 static int deliver_at(int dfd, const char *hdr, size_t hdrlen, int in,
                       struct str *name, unsigned long long *size)
 {
@@ -223,6 +258,12 @@ static int deliver_at(int dfd, const char *hdr, size_t hdrlen, int in,
 	    link_new(dfd, fd, &tmp, &u, name, &c, &fin) == -1)
 		goto unlink;
 	linked = 1;
+	/* The link raised the file's link count (0 to 1 unnamed, 1 to 2
+	 * from tmp/), in its inode, which new/'s fsync does not write:
+	 * without a journal a power cut could leave new/ naming an inode
+	 * the disk calls free, or a tmp/ name whose removal frees it. */
+	if (fsync(fd) == -1)
+		goto unlink;
 	r = close(fd);          /* checked: NFS reports errors there */
 	fd = -1;
 	/* the message is in new/ only once new/ itself is on disk */

@@ -17,7 +17,8 @@
 #define MAILDIRSIZE_STALE 900   /* s: recheck an over-quota answer this old */
 
 /* Creates path, path/tmp, path/new and path/cur when missing (an existing
- * one is fine). */
+ * one is fine). What it makes is on disk when it returns: fsync'd, with
+ * the directories that name it. */
 int maildir_make(const char *path, mode_t mode);
 
 /* Delivers hdr[0..hdrlen) followed by everything readable from fd (from

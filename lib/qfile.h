@@ -40,9 +40,11 @@
  *
  * Life of a message: quail-queue writes both files unnamed (O_TMPFILE, in
  * a mess/NN and in env/NN, where the filesystem allows: a crash then
- * leaves nothing) or else named in tmp/,
- * fsyncs them, links or renames the message into mess/, then the envelope
- * into env/, and fsyncs both directories. quail-send removes env/NN/ID first and mess/NN/ID
+ * leaves nothing) or else named in tmp/, fsyncs them, links or renames
+ * the message into mess/, then the envelope into env/, fsyncs unnamed
+ * files again (linking raised their link counts, which only their own
+ * fsync writes), and fsyncs both directories (and tmp/, for named
+ * files). quail-send removes env/NN/ID first and mess/NN/ID
  * second, so a crash in between leaves an orphan message (which
  * quail-qcheck removes after a grace period) and never an envelope whose
  * message is gone. An envelope without its message was never acknowledged

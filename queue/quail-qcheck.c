@@ -389,6 +389,13 @@ int main(int argc, char **argv)
 	root_open(&c);
 	if (c.qfd >= 0)
 		tree_check(&c);
+	/* A tree just made or repaired must outlive a power cut before
+	 * anything is queued in it: without a journal, directories made a
+	 * moment ago can be on disk in part, unreadable (tests/test_crash's
+	 * test_power_cut). Once per fix, so the whole filesystem's. */
+	if (!c.dry && c.qfd >= 0 && (c.created || c.fixed) &&
+	    syncfs(c.qfd) < 0)
+		error(&c, "syncfs", c.dir, errno);
 	/* the rest needs the tree; a dry run on a missing tree stops here */
 	if (c.created == 0 || !c.dry) {
 		scan(&c, QFILE_TMP, tmp_one);

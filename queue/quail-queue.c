@@ -4,8 +4,9 @@
  * ("Fsender\0Trcpt\0...\0" and a final "\0"; nothing after it is read).
  * Writes QUEUE/mess/NN/ID and QUEUE/env/NN/ID (layout in lib/qfile.h),
  * as unnamed files (O_TMPFILE in mess/NN and env/NN) linked into place once
- * fsync'd, or, where the filesystem or a missing /proc rules that out,
- * as files named in QUEUE/tmp and renamed into place;
+ * fsync'd and fsync'd again once linked, or, where the filesystem or a
+ * missing /proc rules that out, as files named in QUEUE/tmp and renamed
+ * into place;
  * writes "ID\n" to the QUEUE/trigger FIFO, writes "K<ID>" on fd 6 when
  * fd 6 is a pipe, and, when QUAIL_SID is set (quail-smtpd sets it, so
  * the line joins the SMTP log), logs one line on fd 2; otherwise it is
@@ -360,11 +361,24 @@ static void commit(struct job *j)
 	have_tmp_env = 0;
 	j->in_env = 1;
 	if (unnamed) {
+		/* The links raised the files' link counts from 0 to 1, in
+		 * their inodes, which the directories' fsyncs do not write:
+		 * without a journal a power cut would leave names that point
+		 * at inodes the disk still calls free (tests/test_crash's
+		 * test_power_cut). */
+		file_sync(j, j->mfd, j->mess);
+		file_sync(j, j->efd, j->envp);
 		close(j->mfd);
 		close(j->efd);
 	}
 	dir_sync(j, QFILE_MESS);
 	dir_sync(j, QFILE_ENV);
+	/* Named files: their tmp/ names must be gone from the disk too, or
+	 * a power cut could bring one back beside the queue's name with a
+	 * link count of 1, and quail-qcheck's removal of the leftover would
+	 * free the message. */
+	if (!unnamed)
+		dir_sync(j, QFILE_TMP);
 }
 
 /* The message is queued: nothing here may fail the run. */

@@ -22,6 +22,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -632,3 +633,155 @@ def wait_for(pred, timeout=5, step=0.05):
 		if v or time.time() >= end:
 			return v
 		time.sleep(step)
+
+
+# -- Power cuts ------------------------------------------------------------
+#
+# A scratch ext4 on a loop device that writes straight to its image file
+# (direct I/O): what has not reached the image is what a power cut would
+# lose. Stop every writer (Stopped), copy the image (mount_copy) and the
+# copy is the disk as a power cut at that moment would leave it, short of
+# the kernel's writeback of pages dirty for 30 s, which a short test does
+# not have.
+
+def sh(argv, what):
+	p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+	                   timeout=60)
+	check(p.returncode == 0, "%s: %s exited %d: %s" %
+	      (what, argv[0], p.returncode, p.stdout.decode("latin-1")[-300:]))
+	return p.stdout.decode("latin-1").strip()
+
+
+def _loop_mount(fx, image, mnt, opts=()):
+	dev = sh(["losetup", "--direct-io=on", "-f", "--show", image], "losetup")
+	fx.at_exit(lambda: subprocess.run(["losetup", "-d", dev], timeout=30))
+	return dev, lambda: (sh(["mount"] + list(opts) + [dev, mnt], "mount"),
+	                     fx.at_exit(lambda: _umount(mnt)))
+
+
+def _umount(mnt):
+	if subprocess.run(["umount", mnt], stderr=subprocess.DEVNULL,
+	                  timeout=30).returncode:
+		subprocess.run(["umount", "-l", mnt], timeout=30)
+
+
+def scratch_disk(fx, name, size=96 << 20, journal=False):
+	"""(image, mount point) of a new ext4 on a loop device, mounted under
+	the test dir; without a journal unless asked (as this machine's
+	root: nothing then orders metadata writes for the program under
+	test)."""
+	need_root()
+	image = os.path.join(fx.dir, name + ".img")
+	mnt = os.path.join(fx.dir, name)
+	os.mkdir(mnt)
+	with open(image, "wb") as f:
+		f.truncate(size)
+	dev, mount = _loop_mount(fx, image, mnt)
+	sh(["mkfs.ext4", "-q", "-F", "-O", "%shas_journal,^metadata_csum" %
+	    ("" if journal else "^"), dev], "mkfs")
+	mount()
+	os.chmod(mnt, 0o755)
+	return image, mnt
+
+
+def mount_copy(fx, image, name):
+	"""Copies image (holes stay holes) and mounts the copy read-only;
+	returns its mount point."""
+	copy = os.path.join(fx.dir, name + ".img")
+	mnt = os.path.join(fx.dir, name)
+	os.mkdir(mnt)
+	with open(image, "rb") as src, open(copy, "wb") as dst:
+		while True:
+			b = src.read(1 << 20)
+			if not b:
+				break
+			if b.count(0) == len(b):
+				dst.seek(len(b), 1)
+			else:
+				dst.write(b)
+		dst.truncate()
+	_, mount = _loop_mount(fx, copy, mnt, ["-o", "ro"])
+	mount()
+	return mnt
+
+
+def _proc_stat(pid):
+	"""(state, process group) of pid, or None when it is gone."""
+	try:
+		with open("/proc/%d/stat" % pid) as f:
+			fields = f.read().rsplit(")", 1)[1].split()
+	except OSError:
+		return None
+	return fields[0], int(fields[2])
+
+
+def group_pids(pgid):
+	"""The processes of process group pgid."""
+	out = []
+	for name in os.listdir("/proc"):
+		if name.isdigit():
+			st = _proc_stat(int(name))
+			if st and st[1] == pgid:
+				out.append(int(name))
+	return out
+
+
+class Stopped:
+	"""with Stopped(pids): every process pids() names is stopped
+	(SIGSTOP; one inside a system call stops when it returns) for the
+	body, and continued after. A process that will not stop (one in
+	vfork, its child stopped before the exec, waits in state D) makes
+	it let them all go a moment and try again."""
+
+	def __init__(self, pids):
+		self.pids = pids
+		self.stopped = set()
+
+	def _signal(self, pids, sig):
+		for pid in pids:
+			try:
+				os.kill(pid, sig)
+			except ProcessLookupError:
+				pass
+
+	def _all_stopped(self):
+		pids = self.pids()
+		self._signal(set(pids) - self.stopped, signal.SIGSTOP)
+		self.stopped.update(pids)
+		return all((_proc_stat(p) or ("T",))[0] in "TZX" for p in pids)
+
+	def __enter__(self):
+		for _ in range(50):
+			if wait_for(self._all_stopped, 1):
+				return self
+			self._signal(self.stopped, signal.SIGCONT)
+			self.stopped = set()
+			time.sleep(random.uniform(0.001, 0.02))
+		raise TestFailure("the servers did not stop")
+
+	def __exit__(self, *exc):
+		self._signal(self.stopped, signal.SIGCONT)
+		return False
+
+
+def power_cut(fx, send, ready, pids, images, what, timeout=60):
+	"""Runs send(stop) in a thread (it must return once the Event stop
+	is set) until ready() holds, then cuts the power: the processes
+	pids() names are stopped, what() says what the test knew at that
+	moment, and each image is copied and mounted. Returns what()'s value
+	and the copies' mount points, in the order of images."""
+	stop = threading.Event()
+	t = threading.Thread(target=send, args=(stop,), daemon=True)
+	t.start()
+	try:
+		check(wait_for(ready, timeout), "not ready for the cut in %d s" %
+		      timeout)
+		with Stopped(pids):
+			known = what()
+			mnts = [mount_copy(fx, img, "copy%d" % i)
+			        for i, img in enumerate(images)]
+	finally:
+		stop.set()
+		t.join(60)
+	check(not t.is_alive(), "the sender did not stop")
+	return known, mnts
