@@ -7,11 +7,12 @@
  *
  *	smtp-floor        throws the message away
  *	smtp-floor DIR    stores it first as DESIGN.md asks of any quail
- *	                  queue: a message file and an envelope file, each
- *	                  written unnamed and fsync'd, then named (in DIR/m/NN
- *	                  and DIR/e/NN) and both directories fsync'd, and
- *	                  only then 250. The ceiling of that durability in
- *	                  that process model, with no queue program to exec.
+ *	                  queue, with quail-queue's fsyncs: a message file
+ *	                  and an envelope file, made unnamed, named (in
+ *	                  DIR/m/NN and DIR/e/NN) and fsync'd as store_one
+ *	                  says, both directories fsync'd, and only then 250.
+ *	                  The ceiling of that durability in that process
+ *	                  model, with no queue program to exec.
  *
  * fd 0/1: the client, as tcpserver gives it. Exit 0 at QUIT or EOF, 1 on
  * any failure (smtp-source then reports it). */
@@ -44,8 +45,10 @@ static void add(char *buf, size_t max, size_t *len, const char *s)
 	*len += n;
 }
 
-/* One file of the pair: written unnamed in DIR/kind/NN, fsync'd, named
- * there; the directory's fd is left in *dfd for the caller to fsync. */
+/* One file of the pair, made unnamed in DIR/kind/NN and named there as
+ * quail-queue does: the envelope (first) is fsync'd before its link,
+ * and each is fsync'd after it (the link count). The directory's fd is
+ * left in *dfd for the caller to fsync. */
 static void store_one(const char *dir, char kind, unsigned nn,
                       const char *name, const char *p, size_t n, int *dfd)
 {
@@ -57,8 +60,10 @@ static void store_one(const char *dir, char kind, unsigned nn,
 	if (*dfd < 0)
 		_exit(1);
 	fd = openat(*dfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
-	if (fd < 0 || write(fd, p, n) != (ssize_t)n || fsync(fd) < 0 ||
-	    linkat(fd, "", *dfd, name, AT_EMPTY_PATH) < 0 || close(fd) < 0)
+	if (fd < 0 || write(fd, p, n) != (ssize_t)n ||
+	    (kind == 'e' && fsync(fd) < 0) ||
+	    linkat(fd, "", *dfd, name, AT_EMPTY_PATH) < 0 || fsync(fd) < 0 ||
+	    close(fd) < 0)
 		_exit(1);
 }
 

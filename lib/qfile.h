@@ -39,12 +39,15 @@
  * unknown line, a bad state) is rejected as a whole.
  *
  * Life of a message: quail-queue writes both files unnamed (O_TMPFILE, in
- * a mess/NN and in env/NN, where the filesystem allows: a crash then
- * leaves nothing) or else named in tmp/, fsyncs them, links or renames
- * the message into mess/, then the envelope into env/, fsyncs unnamed
- * files again (linking raised their link counts, which only their own
- * fsync writes), and fsyncs both directories (and tmp/, for named
- * files). quail-send removes env/NN/ID first and mess/NN/ID
+ * a mess/NN and in env/NN, where the filesystem allows) or else named in
+ * tmp/. The envelope is fsync'd before it has its name in env/, as that
+ * name schedules the message; an unnamed file is also fsync'd after it
+ * gets its name (the link raises its link count, which only its own
+ * fsync writes), so the message, whose name in mess/ schedules nothing,
+ * is linked first and fsync'd once. Named files are fsync'd, then
+ * renamed. Then both directories are fsync'd (and tmp/, for named
+ * files). A crash before the envelope's name leaves at most an orphan
+ * message. quail-send removes env/NN/ID first and mess/NN/ID
  * second, so a crash in between leaves an orphan message (which
  * quail-qcheck removes after a grace period) and never an envelope whose
  * message is gone. An envelope without its message was never acknowledged

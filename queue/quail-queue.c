@@ -3,10 +3,10 @@
  * Reads the message on fd 0 to EOF, then the envelope on fd 1
  * ("Fsender\0Trcpt\0...\0" and a final "\0"; nothing after it is read).
  * Writes QUEUE/mess/NN/ID and QUEUE/env/NN/ID (layout in lib/qfile.h),
- * as unnamed files (O_TMPFILE in mess/NN and env/NN) linked into place once
- * fsync'd and fsync'd again once linked, or, where the filesystem or a
- * missing /proc rules that out, as files named in QUEUE/tmp and renamed
- * into place;
+ * as unnamed files (O_TMPFILE in mess/NN and env/NN) linked into place
+ * (commit says in which order with which fsyncs), or, where the
+ * filesystem or a missing /proc rules that out, as files named in
+ * QUEUE/tmp and renamed into place once fsync'd;
  * writes "ID\n" to the QUEUE/trigger FIFO, writes "K<ID>" on fd 6 when
  * fd 6 is a pipe, and, when QUAIL_SID is set (quail-smtpd sets it, so
  * the line joins the SMTP log), logs one line on fd 2; otherwise it is
@@ -340,33 +340,44 @@ static int env_rename(struct job *j)
 	return io_tmplink(j->efd, AT_FDCWD, j->envp);
 }
 
+static void mess_name(struct job *j)
+{
+	if (mess_rename(j) < 0)
+		fail(j, code_for(errno, QQ_QUEUEDIR), "rename", j->mess, errno);
+	have_tmp_mess = 0;
+	j->in_mess = 1;
+}
+
 /* Both files durable, then both names; the envelope's name last, as it
- * is what schedules the message. */
+ * is what schedules the message.
+ *
+ * Linking an unnamed file raises its link count, in its inode, which the
+ * directory's fsync does not write: without a journal a power cut could
+ * leave a name pointing at an inode the disk calls free (tests/test_crash
+ * test_power_cut). So an unnamed file is fsync'd once it has its name.
+ * The message's name schedules nothing (only env/ does; one without an
+ * envelope is an orphan quail-qcheck removes), so it is given first and
+ * one fsync covers its data and its link count; the envelope must not be
+ * seen before it is whole, so it is fsync'd before its link and after. */
 static void commit(struct job *j)
 {
+	if (unnamed)
+		mess_name(j);
 #ifdef SYNC_FILE_RANGE_WRITE
 	/* start writeback of both before the first fsync, so one journal
 	 * commit can carry both files' blocks (ext4, xfs) */
 	sync_file_range(j->mfd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	sync_file_range(j->efd, 0, 0, SYNC_FILE_RANGE_WRITE);
 #endif
-	file_sync(j, j->mfd, tmp_mess);
+	file_sync(j, j->mfd, unnamed ? j->mess : tmp_mess);
 	file_sync(j, j->efd, tmp_env);
-	if (mess_rename(j) < 0)
-		fail(j, code_for(errno, QQ_QUEUEDIR), "rename", j->mess, errno);
-	have_tmp_mess = 0;
-	j->in_mess = 1;
+	if (!unnamed)
+		mess_name(j);
 	if (env_rename(j) < 0)
 		fail(j, code_for(errno, QQ_QUEUEDIR), "rename", j->envp, errno);
 	have_tmp_env = 0;
 	j->in_env = 1;
 	if (unnamed) {
-		/* The links raised the files' link counts from 0 to 1, in
-		 * their inodes, which the directories' fsyncs do not write:
-		 * without a journal a power cut would leave names that point
-		 * at inodes the disk still calls free (tests/test_crash's
-		 * test_power_cut). */
-		file_sync(j, j->mfd, j->mess);
 		file_sync(j, j->efd, j->envp);
 		close(j->mfd);
 		close(j->efd);
