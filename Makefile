@@ -132,7 +132,7 @@ queue/quail-qread: queue/quail-qread.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ queue/quail-qread.o lib/libquail.a $(PROGLIBS)
 queue/quail-qcheck: queue/quail-qcheck.o lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ queue/quail-qcheck.o lib/libquail.a $(PROGLIBS)
-SENDOBJ = queue/quail-send.o queue/bounce.o queue/msgs.o queue/dest.o
+SENDOBJ = queue/quail-send.o queue/bounce.o queue/msgs.o queue/dest.o queue/gone.o
 queue/quail-send: $(SENDOBJ) lib/libquail.a
 	$(CC) $(LDFLAGS) -o $@ $(SENDOBJ) lib/libquail.a $(PROGLIBS)
 queue/quail-inject: queue/quail-inject.o lib/libquail.a

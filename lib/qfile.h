@@ -48,7 +48,8 @@
  * renamed. Then both directories are fsync'd (and tmp/, for named
  * files). A crash before the envelope's name leaves at most an orphan
  * message. quail-send removes env/NN/ID first and mess/NN/ID
- * second, so a crash in between leaves an orphan message (which
+ * second (queue/gone.h: holding both open until the removal is on
+ * disk, as an ID is an inode number), so a crash in between leaves an orphan message (which
  * quail-qcheck removes after a grace period) and never an envelope whose
  * message is gone. An envelope without its message was never acknowledged
  * to the client and may be removed.

@@ -46,6 +46,7 @@
 #include "dest.h"
 #include "exitcode.h"
 #include "fmt.h"
+#include "gone.h"
 #include "io.h"
 #include "log.h"
 #include "msgs.h"
@@ -458,21 +459,13 @@ static void active_free(struct active *a)
 	free(a);
 }
 
-/* Removes a message whose recipients are all done: envelope first, so a
- * crash in between leaves an orphan message file, never an envelope
- * without one. */
-static void msg_remove(struct msg *m)
+/* Removes a message whose recipients are all done (gone.h: its files
+ * stay open, envfd too, until the removal is on disk). */
+static void msg_remove(struct msg *m, int envfd)
 {
-	char path[QFILE_PATH_MAX], id[FMT_ULONG];
+	char id[FMT_ULONG];
 
-	qfile_path(path, QFILE_ENV, m->id);
-	if (unlink(path) < 0 && errno != ENOENT)
-		log_kv("warn", "event", "unlink", "file", path, "error",
-		       strerror(errno), (char *)0);
-	qfile_path(path, QFILE_MESS, m->id);
-	if (unlink(path) < 0 && errno != ENOENT)
-		log_kv("warn", "event", "unlink", "file", path, "error",
-		       strerror(errno), (char *)0);
+	gone_remove(m->id, envfd);
 	log_kv("info", "event", "done", "id", (idstr(id, m->id), id), (char *)0);
 	msgs_forget(m);
 }
@@ -493,9 +486,12 @@ static void round_end(struct active *a)
 			a->temp = 1;
 	}
 	if (a->env.pending == 0) {
+		int envfd = a->fd;
+
+		a->fd = -1;
 		m->act = 0;
 		active_free(a);
-		msg_remove(m);
+		msg_remove(m, envfd);
 		return;
 	}
 	if (a->marked && qfile_env_sync(a->fd) < 0)
@@ -815,6 +811,9 @@ int main(int argc, char **argv)
 		}
 		if (wait > RESCAN * 1000LL)
 			wait = RESCAN * 1000LL;
+		t = gone_wait(io_now_ms());
+		if (t >= 0 && t < wait)
+			wait = t;
 		p[0].fd = sigpipe_fd[0];
 		p[1].fd = stopping ? -1 : tfd;
 		p[2].fd = chans[0].out;
@@ -831,7 +830,10 @@ int main(int argc, char **argv)
 		for (k = 0; k < 2; k++)
 			if (p[2 + k].revents)
 				chan_read(&chans[k]);
+		if (gone_wait(io_now_ms()) == 0)
+			gone_flush();
 	}
+	gone_flush();
 	log_kv("info", "event", "stop", (char *)0);
 	return 0;
 }
