@@ -234,25 +234,14 @@ static int tmp_open(const char *out, const char *tmp)
 static void cdb_commit(struct out *o, int fd, const char *out,
                        const char *tmp)
 {
-	struct str dir = STR_ZERO;
-	size_t slash;
-	int dfd;
-
 	if (cdb_make_finish(&o->cm) != 0 || fsync(fd) < 0)
 		die_io("write", tmp);
 	if (close(fd) < 0)
 		die_io("close", tmp);
 	if (rename(tmp, out) < 0)
 		die_io("rename", out);
-	for (slash = strlen(out); slash > 0 && out[slash - 1] != '/'; slash--)
-		;
-	if (!str_catb(&dir, slash ? out : ".", slash ? slash : 1) || !str_0(&dir))
-		die_nomem();
-	dfd = open(dir.s, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || fsync(dfd) < 0)
-		die_io("fsync", dir.s);
-	close(dfd);
-	str_free(&dir);
+	if (io_fsync_parent(out) < 0)
+		die_io("fsync", out);  /* its directory */
 }
 
 static void sql_finish(struct out *o)

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/statfs.h>
@@ -318,6 +319,45 @@ int io_tmplink(int fd, int dfd, const char *path)
 	memcpy(proc, "/proc/self/fd/", 14);
 	fmt_u(proc + 14, (unsigned long long)fd);
 	return linkat(AT_FDCWD, proc, dfd, path, AT_SYMLINK_FOLLOW);
+}
+
+int io_fsync_dir(int dfd, const char *path)
+{
+	int fd = openat(dfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), e;
+
+	if (fd < 0)
+		return -1;
+	if (fsync(fd) < 0) {
+		e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return close(fd);
+}
+
+int io_fsync_parent(const char *path)
+{
+	size_t n = strlen(path);
+	char *dir;
+	int r;
+
+	while (n > 1 && path[n - 1] == '/')
+		n--;
+	while (n && path[n - 1] != '/')
+		n--;
+	if (!n)
+		return io_fsync_dir(AT_FDCWD, ".");
+	dir = malloc(n + 1);
+	if (!dir) {
+		errno = ENOMEM;
+		return -1;
+	}
+	memcpy(dir, path, n);
+	dir[n] = 0;
+	r = io_fsync_dir(AT_FDCWD, dir);
+	free(dir);
+	return r;
 }
 
 /* The kernel's record (linux/dirent.h); not in every libc's headers. */

@@ -74,7 +74,17 @@ ssize_t io_preadall(int fd, void *buf, size_t n, off_t off);
  * (relative to dfd), never over an existing one (EEXIST): 0, or -1 with
  * errno set. */
 int io_tmpfile(int dfd, const char *dir, mode_t mode);
+/* The link raises fd's link count (0 to 1) in its inode, which only an
+ * fsync of fd writes: a directory's fsync alone can leave, after a
+ * power cut on a disk without a journal, a name whose inode the disk
+ * calls free. */
 int io_tmplink(int fd, int dfd, const char *path);
+
+/* fsync of the directory path (relative to dfd), or of the one holding
+ * path's last component ("." when it has none): 0, or -1 with errno set.
+ * What makes a new or removed name durable. */
+int io_fsync_dir(int dfd, const char *path);
+int io_fsync_parent(const char *path);
 
 /* A directory's names in big batches: getdents64 with a 32 KB buffer
  * (musl's readdir asks for 2 KB at a time, 2,500 system calls for a

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -576,6 +577,34 @@ static void test_tmplink(void)
 	CHECK(rmdir(dir) == 0);
 }
 
+/* Directories are fsync'd; anything else is refused with its errno. */
+static void test_fsync_dir(void)
+{
+	char dir[] = "/tmp/io_test.XXXXXX", path[64];
+	int fd;
+
+	if (!mkdtemp(dir)) {
+		CHECK(0);
+		return;
+	}
+	snprintf(path, sizeof path, "%s/f", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK(io_fsync_dir(AT_FDCWD, dir) == 0);
+	CHECK(io_fsync_dir(AT_FDCWD, path) == -1 && errno == ENOTDIR);
+	CHECK(io_fsync_dir(AT_FDCWD, "/nonexistent/x") == -1 &&
+	      errno == ENOENT);
+	CHECK(io_fsync_parent(path) == 0);
+	snprintf(path, sizeof path, "%s/f//", dir);     /* trailing slashes */
+	CHECK(io_fsync_parent(path) == 0);
+	CHECK(io_fsync_parent("f") == 0);               /* "." */
+	CHECK(io_fsync_parent("/") == 0);
+	CHECK(io_fsync_parent("/nonexistent/x") == -1 && errno == ENOENT);
+	snprintf(path, sizeof path, "%s/f", dir);
+	CHECK(unlink(path) == 0 && rmdir(dir) == 0);
+}
+
 int main(void)
 {
 	/* a closed peer must give EPIPE, as in every quail program */
@@ -597,5 +626,6 @@ int main(void)
 	RUN(test_untime);
 	RUN(test_writeall);
 	RUN(test_tmplink);
+	RUN(test_fsync_dir);
 	return test_done();
 }

@@ -42,51 +42,13 @@ static int path2(struct str *p, const char *a, const char *b)
 	return 0;
 }
 
-static int fsync_dir(int dfd, const char *sub)
-{
-	int fd = openat(dfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd == -1)
-		return -1;
-	if (fsync(fd) == -1) {
-		close_keep_errno(fd);
-		return -1;
-	}
-	return close(fd);
-}
-
-static int fsync_path(const char *p)
-{
-	return fsync_dir(AT_FDCWD, p);
-}
-
 /* mkdir p unless it exists: 1 made (and fsync'd, so its own first block
  * is on disk), 0 there already, -1 error. */
 static int mkdir_missing(const char *p, mode_t mode)
 {
 	if (mkdir(p, mode) == 0)
-		return fsync_path(p) == -1 ? -1 : 1;
+		return io_fsync_dir(AT_FDCWD, p) == -1 ? -1 : 1;
 	return errno == EEXIST ? 0 : -1;
-}
-
-/* The directory holding path's last component ("." when it has none),
- * into *parent. */
-static int path_parent(struct str *parent, const char *path)
-{
-	size_t n = strlen(path);
-
-	while (n > 1 && path[n - 1] == '/')
-		n--;
-	while (n && path[n - 1] != '/')
-		n--;
-	while (n > 1 && path[n - 1] == '/')
-		n--;
-	if (!(n ? str_copyb(parent, path, n) : str_copys(parent, ".")) ||
-	    !str_0(parent)) {
-		errno = ENOMEM;
-		return -1;
-	}
-	return 0;
 }
 
 /* What it makes is fsync'd, with the directories naming it: a delivery
@@ -99,7 +61,7 @@ int maildir_make(const char *path, mode_t mode)
 	int r, made = 0;
 
 	r = mkdir_missing(path, mode);
-	if (r == 1 && (path_parent(&p, path) == -1 || fsync_path(p.s) == -1))
+	if (r == 1 && io_fsync_parent(path) == -1)
 		r = -1;
 	for (i = 0; i < sizeof sub / sizeof sub[0] && r >= 0; i++) {
 		if (path2(&p, path, sub[i]) == -1)
@@ -107,7 +69,7 @@ int maildir_make(const char *path, mode_t mode)
 		else if ((r = mkdir_missing(p.s, mode)) == 1)
 			made = 1;
 	}
-	if (r >= 0 && made && fsync_path(path) == -1)
+	if (r >= 0 && made && io_fsync_dir(AT_FDCWD, path) == -1)
 		r = -1;
 	str_free_keep_errno(&p);
 	return r < 0 ? -1 : 0;
@@ -267,7 +229,7 @@ static int deliver_at(int dfd, const char *hdr, size_t hdrlen, int in,
 	r = close(fd);          /* checked: NFS reports errors there */
 	fd = -1;
 	/* the message is in new/ only once new/ itself is on disk */
-	if (r == -1 || fsync_dir(dfd, "new") == -1) {
+	if (r == -1 || io_fsync_dir(dfd, "new") == -1) {
 		r = -1;
 		goto unlink;
 	}

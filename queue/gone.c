@@ -9,9 +9,8 @@
 #include "log.h"
 #include "qfile.h"
 
-static int held[2 * GONE_MAX];
+static int held[2 * GONE_MAX];  /* envelope and message of each */
 static size_t nheld;
-static size_t nmsgs;
 static long long first_ms;
 static unsigned long long dirs;         /* bit NN: env/NN and mess/NN */
 
@@ -27,6 +26,10 @@ void gone_remove(unsigned long long id, int envfd)
 	char path[QFILE_PATH_MAX];
 	int mfd;
 
+	if (nheld + 2 > sizeof held / sizeof held[0])
+		gone_flush();
+	if (!dirs)
+		first_ms = io_now_ms();
 	/* the envelope first: a crash in between leaves an orphan
 	 * message, never an envelope without one */
 	qfile_path(path, QFILE_ENV, id);
@@ -34,39 +37,30 @@ void gone_remove(unsigned long long id, int envfd)
 	qfile_path(path, QFILE_MESS, id);
 	mfd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	unlink_warn(path);
-	if (nmsgs == 0)
-		first_ms = io_now_ms();
 	if (envfd >= 0)
 		held[nheld++] = envfd;
 	if (mfd >= 0)
 		held[nheld++] = mfd;
 	dirs |= 1ULL << (id % QFILE_SPLIT);
-	if (++nmsgs == GONE_MAX)
-		gone_flush();
 }
 
 long long gone_wait(long long now_ms)
 {
-	long long left;
+	long long left = first_ms + GONE_MS - now_ms;
 
-	if (nmsgs == 0)
+	if (!dirs)
 		return -1;
-	left = first_ms + GONE_MS - now_ms;
 	return left > 0 ? left : 0;
 }
 
 static void dir_sync(enum qfile_kind kind, unsigned nn)
 {
 	char dir[QFILE_PATH_MAX];
-	int fd;
 
 	qfile_subdir(dir, kind, nn);
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) < 0)
+	if (io_fsync_dir(AT_FDCWD, dir) < 0)
 		log_kv("warn", "event", "fsync", "dir", dir, "error",
 		       strerror(errno), (char *)0);
-	if (fd >= 0)
-		close(fd);
 }
 
 void gone_flush(void)
@@ -82,6 +76,6 @@ void gone_flush(void)
 	/* only now may the inodes, and so the IDs, be taken again */
 	for (i = 0; i < nheld; i++)
 		close(held[i]);
-	nheld = nmsgs = 0;
+	nheld = 0;
 	dirs = 0;
 }

@@ -298,15 +298,10 @@ static void file_sync(struct job *j, int fd, const char *name)
 static void dir_sync(struct job *j, enum qfile_kind kind)
 {
 	char dir[QFILE_PATH_MAX];
-	int fd;
 
 	qfile_subdir(dir, kind, (unsigned)(j->id % QFILE_SPLIT));
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		fail(j, code_for(errno, QQ_QUEUEDIR), "open", dir, errno);
-	if (fsync(fd) < 0)
+	if (io_fsync_dir(AT_FDCWD, dir) < 0)
 		fail(j, code_for(errno, QQ_WRITE), "fsync", dir, errno);
-	close(fd);
 }
 
 /* The message into mess/, never over an existing file: a name taken by
